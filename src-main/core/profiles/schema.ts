@@ -1,0 +1,197 @@
+import { z } from 'zod';
+
+/**
+ * The one schema for a profile. The file store, the CLI, the IPC handlers and
+ * the renderer's form errors all validate with it. Secrets (the directory
+ * service-account password, the sync-account password) are never part of a
+ * profile: they live in the SecretStore under the profile id.
+ */
+
+const ldapUrl = z
+  .string()
+  .regex(/^ldaps?:\/\/[^\s/]+(:\d+)?\/?$/, 'must look like ldap://host:389 or ldaps://host:636');
+
+const roleName = z
+  .string()
+  .min(1)
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'must be at most 63 bytes (PostgreSQL NAMEDATALEN)');
+
+export const groupStrategies = ['ad-nested', 'member', 'member-nested', 'memberOf'] as const;
+export const sslModes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+
+export const directorySchema = z
+  .object({
+    /** Which kind of server: changes defaults (login attribute, group strategy, DN forms accepted). */
+    kind: z.enum(['active-directory', 'openldap']).default('active-directory'),
+    url: ldapUrl,
+    /** Upgrade an ldap:// connection with StartTLS before any bind. */
+    startTls: z.boolean().default(false),
+    /** PEM file with the CA that signed the directory's certificate. */
+    caFile: z.string().min(1).optional(),
+    /** Skip certificate verification. Insecure: only for a lab, and logged loudly. */
+    insecureSkipVerify: z.boolean().default(false),
+    /** Service account used to find users and read groups (DN, or user@domain on AD). */
+    bindDn: z.string().min(1),
+    baseDn: z.string().min(1),
+    userBaseDn: z.string().min(1).optional(),
+    groupBaseDn: z.string().min(1).optional(),
+    /** Attribute holding the login name: sAMAccountName on AD, uid on OpenLDAP. */
+    loginAttribute: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/).optional(),
+    /** Extra LDAP filter users must match, e.g. (objectClass=person). */
+    userFilter: z.string().regex(/^\(.*\)$/, 'must be a parenthesized LDAP filter').optional(),
+    groupStrategy: z.enum(groupStrategies).optional(),
+    /** Attribute that names a group (and so the database role it maps to). */
+    groupNameAttribute: z.string().default('cn'),
+    /** Only groups whose name starts with this prefix are considered (e.g. "heimdall-"). */
+    groupPrefix: z.string().default(''),
+    /** Optional regular expression groups must also match. */
+    groupPattern: z
+      .string()
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not a valid regular expression')
+      .optional(),
+    maxNestingDepth: z.number().int().min(1).max(32).default(8),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  })
+  .transform((d) => ({
+    ...d,
+    loginAttribute: d.loginAttribute ?? (d.kind === 'active-directory' ? 'sAMAccountName' : 'uid'),
+    groupStrategy: d.groupStrategy ?? (d.kind === 'active-directory' ? 'ad-nested' : 'member-nested'),
+  }));
+
+export const databaseSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  /** The database clients reach through this profile. */
+  database: z.string().min(1),
+  /** Other databases on the same server a client may name explicitly. */
+  allowedDatabases: z.array(z.string().min(1)).default([]),
+  sslmode: z.enum(sslModes).default('verify-full'),
+  /** PEM CA bundle (e.g. the RDS global bundle) for verify-ca / verify-full. */
+  caFile: z.string().min(1).optional(),
+  /** The login that may only EXECUTE rolecall.sync_login (see sql/postgres). */
+  syncUser: z.string().min(1).default('rolecall_sync'),
+  syncPoolSize: z.number().int().min(1).max(10).default(2),
+  connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  /** Startup parameters sent upstream unless the client set them, e.g. default_transaction_read_only=on. */
+  sessionDefaults: z
+    .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'must be a PostgreSQL setting name'), z.string())
+    .default({}),
+});
+
+export const listenSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535),
+  maxClients: z.number().int().min(1).max(10_000).default(100),
+  /** From accept to ReadyForQuery; after that the proxy sets no timeout of its own. */
+  authTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+  /** Local TLS: answer SSLRequest with S using a certificate generated on first use. */
+  tls: z
+    .object({
+      enabled: z.boolean().default(false),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    })
+    .default({ enabled: false }),
+});
+
+export const cacheSchema = z.object({
+  /** How long a successful directory check + sync is reused for the same login and password. */
+  ttlSeconds: z.number().int().min(0).max(86_400).default(600),
+  /** How long a rejected password is remembered, so retries cannot lock the AD account. */
+  negativeTtlSeconds: z.number().int().min(0).max(3600).default(30),
+  /** VALID UNTIL given to the synced password: it expires on its own if never refreshed. */
+  passwordValidForSeconds: z.number().int().min(60).max(30 * 86_400).default(8 * 3600),
+});
+
+export const revalidateSchema = z.object({
+  /** How often logins with open sessions are re-checked against the directory; 0 turns it off. */
+  intervalSeconds: z.number().int().min(0).max(86_400).default(300),
+});
+
+export const profileSchema = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (e.g. "hr-prod")'),
+    name: z.string().min(1).max(200),
+    directory: directorySchema,
+    database: databaseSchema,
+    listen: listenSchema,
+    cache: cacheSchema.default({ ttlSeconds: 600, negativeTtlSeconds: 30, passwordValidForSeconds: 8 * 3600 }),
+    revalidate: revalidateSchema.default({ intervalSeconds: 300 }),
+    /** Role names are case-sensitive in PostgreSQL; AD logins are not. */
+    loginCase: z.enum(['lower', 'preserve']).default('lower'),
+  })
+  .superRefine((p, ctx) => {
+    if (p.cache.passwordValidForSeconds <= p.cache.ttlSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cache', 'passwordValidForSeconds'],
+        message: 'must be longer than cache.ttlSeconds, or cached logins would outlive their password',
+      });
+    }
+    if (p.listen.host !== '127.0.0.1' && p.listen.host !== '::1' && p.listen.host !== 'localhost' && !p.listen.tls.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'tls', 'enabled'],
+        message: 'must be true when listening beyond loopback: clients send their password to the proxy',
+      });
+    }
+  });
+
+export const settingsSchema = z.object({
+  historyRetentionDays: z.number().int().min(1).max(3650).default(90),
+});
+
+export const configSchema = z
+  .object({
+    version: z.literal(1),
+    profiles: z.array(profileSchema).default([]),
+    settings: settingsSchema.default({ historyRetentionDays: 90 }),
+  })
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    const ports = new Map<string, string>();
+    c.profiles.forEach((p, i) => {
+      if (ids.has(p.id)) ctx.addIssue({ code: 'custom', path: ['profiles', i, 'id'], message: `duplicate profile id "${p.id}"` });
+      ids.add(p.id);
+      const key = `${p.listen.host}:${p.listen.port}`;
+      const other = ports.get(key);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['profiles', i, 'listen', 'port'],
+          message: `port ${p.listen.port} is already used by profile "${other}"`,
+        });
+      }
+      ports.set(key, p.id);
+    });
+  });
+
+export type ProfileInput = z.input<typeof profileSchema>;
+export type Profile = z.output<typeof profileSchema>;
+export type DirectoryConfig = Profile['directory'];
+export type DatabaseConfig = Profile['database'];
+export type SslMode = (typeof sslModes)[number];
+export type GroupStrategy = (typeof groupStrategies)[number];
+export type Config = z.output<typeof configSchema>;
+export type Settings = Config['settings'];
+
+export { roleName as roleNameSchema };
+
+/** Field-addressed validation errors: what the CLI prints and the UI shows next to a field. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export function toFieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
