@@ -1,0 +1,47 @@
+import type { FieldError } from './schema.js';
+
+/**
+ * Keys that look like they hold a secret. The schema would silently strip
+ * them (zod objects drop unknown keys), leaving a password sitting in the
+ * file; we refuse the file instead. Matched on the key's ending so that
+ * settings like cache.passwordValidForSeconds stay allowed.
+ */
+const SECRET_KEY = /(password|passwd|passphrase|pwd|secret|credentials?|^pass)$/i;
+
+export function findSecretKeys(value: unknown): FieldError[] {
+  const errors: FieldError[] = [];
+  walk(value, [], errors, value);
+  return errors;
+}
+
+function walk(value: unknown, at: (string | number)[], errors: FieldError[], root: unknown): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => walk(item, [...at, i], errors, root));
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value)) {
+    const here = [...at, key];
+    if (SECRET_KEY.test(key.replace(/[-_]/g, ''))) {
+      errors.push({ path: here.join('.'), message: secretMessage(here, root) });
+    } else {
+      walk(child, here, errors, root);
+    }
+  }
+}
+
+function secretMessage(at: (string | number)[], root: unknown): string {
+  const profileId = profileIdAt(at, root) ?? '<profile>';
+  const name = at.includes('database') || /sync/i.test(String(at[at.length - 1])) ? 'sync' : 'ldap-bind';
+  return `secrets belong in the keychain: rolecall secrets set ${profileId} ${name} (or ROLECALL_* environment variables); remove this key from the file`;
+}
+
+function profileIdAt(at: (string | number)[], root: unknown): string | undefined {
+  if (at[0] !== 'profiles' || typeof at[1] !== 'number' || root === null || typeof root !== 'object') return undefined;
+  const profiles = (root as { profiles?: unknown }).profiles;
+  if (!Array.isArray(profiles)) return undefined;
+  const profile: unknown = profiles[at[1]];
+  if (profile === null || typeof profile !== 'object') return undefined;
+  const id = (profile as { id?: unknown }).id;
+  return typeof id === 'string' ? id : undefined;
+}

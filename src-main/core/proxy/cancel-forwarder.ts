@@ -1,0 +1,70 @@
+import net from 'node:net';
+import { silentLogger, type Logger } from '../log.js';
+import type { UpstreamTarget } from './upstream.js';
+import { negotiateTls } from './upstream-tls.js';
+
+const CANCEL_REQUEST_CODE = 80877102;
+/** Header (8) plus a 4–256 byte key (protocol 3.2 allows longer keys than 3.0's 4 bytes). */
+const MIN_LENGTH = 16;
+const MAX_LENGTH = 8 + 4 + 256;
+
+export function isCancelRequest(request: Buffer): boolean {
+  return (
+    request.length >= MIN_LENGTH &&
+    request.length <= MAX_LENGTH &&
+    request.readUInt32BE(0) === request.length &&
+    request.readUInt32BE(4) === CANCEL_REQUEST_CODE
+  );
+}
+
+/**
+ * Passes a client's CancelRequest to the server as-is, over TLS when the
+ * sslmode asks for it (the key is a secret worth protecting). The server never
+ * answers a CancelRequest, so neither do we: this never throws, and gives up
+ * after timeoutMs.
+ */
+export async function forwardCancel(
+  target: UpstreamTarget,
+  request: Buffer,
+  options: { timeoutMs?: number; logger?: Logger } = {},
+): Promise<void> {
+  const logger = options.logger ?? silentLogger;
+  if (!isCancelRequest(request)) {
+    logger.debug('ignoring malformed CancelRequest');
+    return;
+  }
+  const timeoutMs = options.timeoutMs ?? (target.connectTimeoutMs > 0 ? target.connectTimeoutMs : 10_000);
+  const sockets: net.Socket[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  const send = async () => {
+    const raw = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: target.host, port: target.port });
+      sockets.push(s);
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+    const socket = target.sslmode === 'disable' ? raw : await negotiateTls(raw, target, (s) => sockets.push(s));
+    // Errors after this point (e.g. reset on close) do not matter: the request is out.
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end(request);
+    });
+  };
+  const sending = send();
+  sending.catch(() => undefined); // a late failure after the deadline is moot
+  try {
+    await Promise.race([sending, deadline]);
+  } catch (e) {
+    logger.debug({ upstream: `${target.host}:${target.port}`, err: (e as Error).message }, 'could not forward CancelRequest');
+  } finally {
+    clearTimeout(timer);
+    for (const s of sockets) s.destroy();
+  }
+}

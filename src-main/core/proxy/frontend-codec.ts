@@ -1,0 +1,162 @@
+import { ClientError, SqlState } from './errors.js';
+
+/**
+ * Client → proxy messages before authentication, framed by hand: pg-protocol's
+ * Parser only reads server messages. Every reader is a pure function of bytes.
+ */
+
+export const SSL_REQUEST_CODE = 80877103;
+export const GSSENC_REQUEST_CODE = 80877104;
+export const CANCEL_REQUEST_CODE = 80877102;
+export const PROTOCOL_3_0 = 3 << 16;
+
+export const MIN_STARTUP_LENGTH = 8;
+export const MAX_STARTUP_LENGTH = 10_000;
+/** PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH. */
+export const MAX_PASSWORD_MESSAGE_LENGTH = 65_535;
+/** Protocol 3.2 allows cancel keys of 4 to 256 bytes. */
+const MIN_CANCEL_LENGTH = 12 + 4;
+const MAX_CANCEL_LENGTH = 12 + 256;
+const MAX_PARAMETERS = 64;
+
+export type StartupPacket =
+  | { type: 'ssl' }
+  | { type: 'gssenc' }
+  | { type: 'cancel'; pid: number; raw: Buffer }
+  | { type: 'startup'; major: number; minor: number; params: Record<string, string>; protocolOptions: string[] };
+
+export type ReadResult<T> =
+  | { status: 'incomplete' }
+  | { status: 'ok'; value: T; consumed: number }
+  /** error null: close without a word, as PostgreSQL does for garbage before a valid startup packet. */
+  | { status: 'invalid'; error: ClientError | null };
+
+const violation = (message: string): ClientError => new ClientError({ sqlstate: SqlState.protocolViolation, message });
+
+export function readStartupPacket(buf: Buffer): ReadResult<StartupPacket> {
+  if (buf.length < 4) return { status: 'incomplete' };
+  const length = buf.readUInt32BE(0);
+  if (length < MIN_STARTUP_LENGTH || length > MAX_STARTUP_LENGTH) return { status: 'invalid', error: null };
+  if (buf.length < length) return { status: 'incomplete' };
+  const code = buf.readUInt32BE(4);
+  const packet = buf.subarray(0, length);
+
+  if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+    if (length !== 8) return { status: 'invalid', error: null };
+    return { status: 'ok', value: { type: code === SSL_REQUEST_CODE ? 'ssl' : 'gssenc' }, consumed: length };
+  }
+  if (code === CANCEL_REQUEST_CODE) {
+    if (length < MIN_CANCEL_LENGTH || length > MAX_CANCEL_LENGTH) return { status: 'invalid', error: null };
+    return { status: 'ok', value: { type: 'cancel', pid: packet.readUInt32BE(8), raw: Buffer.from(packet) }, consumed: length };
+  }
+
+  const major = code >>> 16;
+  const minor = code & 0xffff;
+  if (major !== 3) {
+    return {
+      status: 'invalid',
+      error: new ClientError({
+        sqlstate: SqlState.featureNotSupported,
+        message: `unsupported frontend protocol ${major}.${minor}: Rolecall supports 3.0 to 3.2`,
+        hint: 'Use a PostgreSQL client library from the last 20 years (libpq, pgjdbc, psycopg, node-postgres).',
+      }),
+    };
+  }
+  const parsed = parseParameters(packet.subarray(8));
+  if (parsed instanceof ClientError) return { status: 'invalid', error: parsed };
+  return { status: 'ok', value: { type: 'startup', major, minor, ...parsed }, consumed: length };
+}
+
+function parseParameters(body: Buffer): { params: Record<string, string>; protocolOptions: string[] } | ClientError {
+  if (body.length === 0 || body[body.length - 1] !== 0) {
+    return violation('invalid startup packet layout: expected terminator as last byte');
+  }
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  const protocolOptions: string[] = [];
+  let offset = 0;
+  let count = 0;
+  // The final byte is the list terminator; every pair before it is name\0value\0.
+  while (offset < body.length - 1) {
+    const nameEnd = body.indexOf(0, offset);
+    const name = body.toString('utf8', offset, nameEnd);
+    if (name.length === 0) return violation('invalid startup packet layout: empty parameter name');
+    // A value must end before the final byte, which is the list terminator.
+    const valueEnd = nameEnd === body.length - 1 ? -1 : body.indexOf(0, nameEnd + 1);
+    if (valueEnd === -1 || valueEnd === body.length - 1) {
+      return violation('invalid startup packet layout: expected terminator as last byte');
+    }
+    const value = body.toString('utf8', nameEnd + 1, valueEnd);
+    offset = valueEnd + 1;
+    if (++count > MAX_PARAMETERS) return violation(`too many startup parameters (more than ${MAX_PARAMETERS})`);
+    if (name.startsWith('_pq_.')) {
+      protocolOptions.push(name);
+      continue;
+    }
+    if (name in params) return violation(`duplicate startup parameter "${name}"`);
+    params[name] = value;
+  }
+  return { params, protocolOptions };
+}
+
+/** PasswordMessage ('p'): the client's answer to AuthenticationCleartextPassword. */
+export function readPasswordMessage(buf: Buffer): ReadResult<string> {
+  if (buf.length < 1) return { status: 'incomplete' };
+  if (buf[0] !== 0x70) {
+    const shown = buf[0]! >= 0x20 && buf[0]! < 0x7f ? `"${String.fromCharCode(buf[0]!)}"` : `0x${buf[0]!.toString(16)}`;
+    return { status: 'invalid', error: violation(`expected password response, got message type ${shown}`) };
+  }
+  if (buf.length < 5) return { status: 'incomplete' };
+  const length = buf.readUInt32BE(1);
+  if (length < 5 || length > MAX_PASSWORD_MESSAGE_LENGTH) {
+    return { status: 'invalid', error: violation(`invalid password message length ${length}`) };
+  }
+  if (buf.length < length + 1) return { status: 'incomplete' };
+  const body = buf.subarray(5, length + 1);
+  if (body.indexOf(0) !== body.length - 1) {
+    return { status: 'invalid', error: violation('invalid password packet: expected one terminator as last byte') };
+  }
+  return { status: 'ok', value: body.toString('utf8', 0, body.length - 1), consumed: length + 1 };
+}
+
+// ---- proxy → client messages ----
+
+export function authenticationCleartextPassword(): Buffer {
+  const b = Buffer.alloc(9);
+  b.write('R', 0, 'latin1');
+  b.writeUInt32BE(8, 1);
+  b.writeUInt32BE(3, 5);
+  return b;
+}
+
+export function errorResponse(error: ClientError): Buffer {
+  if (error.raw) return error.raw;
+  const parts: Buffer[] = [];
+  const field = (code: string, value: string | undefined) => {
+    if (value === undefined) return;
+    parts.push(Buffer.from(code, 'latin1'), Buffer.from(value.replace(/\0/g, ''), 'utf8'), Buffer.alloc(1));
+  };
+  field('S', error.severity);
+  field('V', error.severity);
+  field('C', error.sqlstate);
+  field('M', error.message);
+  field('D', error.detail);
+  field('H', error.hint);
+  parts.push(Buffer.alloc(1));
+  const body = Buffer.concat(parts);
+  const header = Buffer.alloc(5);
+  header.write('E', 0, 'latin1');
+  header.writeUInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** NegotiateProtocolVersion ('v'): we speak 3.0 and list the options we did not recognise. */
+export function negotiateProtocolVersion(newestMinor: number, unrecognised: string[]): Buffer {
+  const names = unrecognised.map((n) => Buffer.concat([Buffer.from(n, 'utf8'), Buffer.alloc(1)]));
+  const body = Buffer.concat([Buffer.alloc(8), ...names]);
+  body.writeUInt32BE(newestMinor, 0);
+  body.writeUInt32BE(unrecognised.length, 4);
+  const header = Buffer.alloc(5);
+  header.write('v', 0, 'latin1');
+  header.writeUInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}

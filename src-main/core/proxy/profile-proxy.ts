@@ -1,0 +1,327 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from '../log.js';
+import type { Profile } from '../profiles/schema.js';
+import { Authenticator, type AuthCounters, type DirectoryPort, type SyncPort } from '../sync/authenticator.js';
+import { Revalidator, type RevalidationReport } from '../sync/revalidator.js';
+import { permittedGroups } from '../directory/permitted.js';
+import { CancelRegistry } from './cancel-registry.js';
+import { forwardCancel } from './cancel-forwarder.js';
+import { ClientError, SqlState } from './errors.js';
+import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
+import { describePortOwner } from './port-owner.js';
+import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamLogin, type UpstreamTarget } from './upstream.js';
+
+export interface ProxyDirectory extends DirectoryPort {
+  lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
+  close(): Promise<void>;
+}
+
+export interface ProxySync extends SyncPort {
+  revokeLogin(login: string, reason: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** One finished authentication, for history and live status. */
+export interface ConnectionEvent {
+  profileId: string;
+  session: SessionInfo;
+  outcome: SessionOutcome;
+  sqlstate: string | null;
+  message: string | null;
+}
+
+export interface HistorySink {
+  recordAttempt(event: ConnectionEvent): number | null;
+  recordClose(rowId: number, session: SessionInfo, endedAt: number): void;
+}
+
+export interface ProfileProxyDeps {
+  directory: ProxyDirectory;
+  sync: ProxySync;
+  logger: Logger;
+  history?: HistorySink;
+  /** Where the generated local TLS certificate lives (when the profile enables local TLS). */
+  tlsDir: string;
+}
+
+export type ProxyState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
+
+export interface ActiveSession {
+  id: number;
+  login: string;
+  database: string | null;
+  applicationName: string | null;
+  clientAddress: string | null;
+  since: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+export interface ProxyStatus {
+  profileId: string;
+  name: string;
+  state: ProxyState;
+  host: string;
+  port: number;
+  error: string | null;
+  activeConnections: number;
+  sessions: ActiveSession[];
+  counters: AuthCounters & { accepted: number; succeeded: number; denied: number; failed: number };
+}
+
+/** Raised when a profile's local port cannot be used. Never silently moves to another port. */
+export class ListenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+/**
+ * The proxy for one profile: a loopback listener, its sessions, the
+ * authenticator (directory + sync + cache), cancel routing and revalidation.
+ */
+export class ProfileProxy extends EventEmitter {
+  readonly authenticator: Authenticator;
+  private readonly server: net.Server;
+  private readonly sessions = new Set<ClientSession>();
+  private readonly cancels = new CancelRegistry<UpstreamTarget>();
+  private readonly revalidator: Revalidator;
+  private readonly target: UpstreamTarget;
+  private readonly historyRows = new Map<number, number>();
+  private readonly host: SessionHost;
+  private tlsContext: tls.SecureContext | null = null;
+  private state: ProxyState = 'stopped';
+  private lastError: string | null = null;
+  private readonly tally = { accepted: 0, succeeded: 0, denied: 0, failed: 0 };
+
+  constructor(
+    readonly profile: Profile,
+    private readonly deps: ProfileProxyDeps,
+  ) {
+    super();
+    const db = profile.database;
+    this.target = {
+      host: db.host,
+      port: db.port,
+      sslmode: db.sslmode,
+      ...(db.caFile ? { caFile: db.caFile } : {}),
+      connectTimeoutMs: db.connectTimeoutMs,
+    };
+    const permitted = (groups: string[]) => permittedGroups(groups, profile.directory);
+    this.authenticator = new Authenticator(
+      {
+        profileId: profile.id,
+        cacheTtlMs: profile.cache.ttlSeconds * 1000,
+        negativeTtlMs: profile.cache.negativeTtlSeconds * 1000,
+        passwordValidForSeconds: profile.cache.passwordValidForSeconds,
+        loginCase: profile.loginCase,
+        permittedGroups: permitted,
+      },
+      deps.directory,
+      deps.sync,
+      deps.logger,
+    );
+    this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
+      activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
+      lookup: (login) => deps.directory.lookup(login),
+      permittedGroups: permitted,
+      revoke: (login, reason) => this.revokeLogin(login, reason),
+      logger: deps.logger,
+    });
+    this.host = this.createHost();
+    this.server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) =>
+      this.accept(socket),
+    );
+    // Bounded memory under a flood of half-open sockets; real clients are limited at startup (53300).
+    this.server.maxConnections = Math.max(profile.listen.maxClients * 2, profile.listen.maxClients + 100);
+  }
+
+  async start(): Promise<void> {
+    if (this.state === 'running' || this.state === 'starting') return;
+    this.state = 'starting';
+    this.lastError = null;
+    this.emitStatus();
+    try {
+      const { listen } = this.profile;
+      if (listen.tls.enabled) {
+        const files =
+          listen.tls.certFile && listen.tls.keyFile
+            ? { certFile: listen.tls.certFile, keyFile: listen.tls.keyFile }
+            : await ensureLocalCertificate(this.deps.tlsDir);
+        this.tlsContext = loadSecureContext(files);
+      }
+      await this.listen();
+      this.revalidator.start();
+      this.state = 'running';
+      this.deps.logger.info({ profile: this.profile.id, host: listen.host, port: listen.port }, 'proxy listening');
+    } catch (e) {
+      this.state = 'error';
+      this.lastError = e instanceof Error ? e.message : String(e);
+      this.emitStatus();
+      throw e;
+    }
+    this.emitStatus();
+  }
+
+  private listen(): Promise<void> {
+    const { host, port } = this.profile.listen;
+    return new Promise((resolve, reject) => {
+      const onError = async (e: NodeJS.ErrnoException) => {
+        this.server.off('listening', onListening);
+        if (e.code === 'EADDRINUSE') {
+          const owner = await describePortOwner(port);
+          reject(
+            new ListenError(
+              `port ${port} on ${host} is already in use${owner ? ` by ${owner}` : ''}: stop that program or give profile "${this.profile.id}" another listen.port`,
+              'EADDRINUSE',
+            ),
+          );
+        } else if (e.code === 'EACCES') {
+          reject(new ListenError(`not allowed to listen on ${host}:${port}: use a port above 1024`, 'EACCES'));
+        } else if (e.code === 'EADDRNOTAVAIL') {
+          reject(new ListenError(`cannot listen on ${host}: no such local address`, 'EADDRNOTAVAIL'));
+        } else reject(new ListenError(`cannot listen on ${host}:${port}: ${e.message}`, e.code ?? 'ERROR'));
+      };
+      const onListening = () => {
+        this.server.off('error', onError);
+        resolve();
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      // exclusive: never share the port with another process's listener.
+      this.server.listen({ host, port, exclusive: true });
+    });
+  }
+
+  /** Stops accepting, lets sessions finish for graceMs, then closes what is left. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    this.emitStatus();
+    this.revalidator.stop();
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sessions) s.destroy();
+    await closed;
+    await Promise.allSettled([this.deps.directory.close(), this.deps.sync.close()]);
+    this.state = 'stopped';
+    this.emitStatus();
+  }
+
+  /** A listener that died (rare) is reported, never restarted on another port. */
+  get address(): { host: string; port: number } {
+    return { host: this.profile.listen.host, port: this.profile.listen.port };
+  }
+
+  status(): ProxyStatus {
+    const sessions: ActiveSession[] = [];
+    for (const s of this.sessions) {
+      if (!s.relaying || s.info.login === null) continue;
+      const b = s.bytes;
+      sessions.push({
+        id: s.info.id,
+        login: s.info.login,
+        database: s.info.database,
+        applicationName: s.info.applicationName,
+        clientAddress: s.info.clientAddress,
+        since: s.info.startedAt,
+        bytesFromClient: b.fromClient,
+        bytesToClient: b.toClient,
+      });
+    }
+    return {
+      profileId: this.profile.id,
+      name: this.profile.name,
+      state: this.state,
+      host: this.profile.listen.host,
+      port: this.profile.listen.port,
+      error: this.lastError,
+      activeConnections: sessions.length,
+      sessions,
+      counters: { ...this.authenticator.counters, ...this.tally },
+    };
+  }
+
+  revalidateNow(): Promise<RevalidationReport> {
+    return this.revalidator.runOnce();
+  }
+
+  /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
+  async revokeLogin(login: string, reason: string): Promise<void> {
+    this.authenticator.forget(login);
+    await this.deps.sync.revokeLogin(login, reason);
+    const error = new ClientError({
+      sqlstate: SqlState.invalidAuthorization,
+      message: `Rolecall revoked access for "${login}": ${reason}`,
+      hint: 'Ask to be added back to a database access group, then connect again.',
+    });
+    for (const s of this.sessions) if (s.info.login === login) s.revoke(error);
+  }
+
+  private accept(socket: net.Socket): void {
+    this.tally.accepted++;
+    const session = new ClientSession(socket, this.host);
+    this.sessions.add(session);
+    void session.run();
+  }
+
+  private emitStatus(): void {
+    this.emit('status', this.status());
+  }
+
+  private createHost(): SessionHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below needs the proxy, not the literal
+    const proxy = this;
+    return {
+    profile: this.profile,
+    logger: this.deps.logger,
+    get tlsContext() {
+      return proxy.tlsContext;
+    },
+    authenticate: (login, password, info) => this.authenticator.authenticate(login, password, info),
+    forgetLogin: (login) => this.authenticator.forget(login),
+    connectUpstream: (login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection> =>
+      connectUpstream(this.target, login, { signal, logger: this.deps.logger }),
+    cancel: (packet) => {
+      const target = this.cancels.find(packet);
+      if (target) void forwardCancel(target, packet, { logger: this.deps.logger });
+    },
+    registerBackend: (pid, key) => this.cancels.add(pid, key, this.target),
+    isFull: () => this.sessions.size > this.profile.listen.maxClients,
+    recorded: (info, outcome, error) => {
+      if (outcome === 'success') this.tally.succeeded++;
+      else if (outcome === 'denied') this.tally.denied++;
+      else this.tally.failed++;
+      const event: ConnectionEvent = {
+        profileId: this.profile.id,
+        session: { ...info },
+        outcome,
+        sqlstate: error?.sqlstate ?? null,
+        message: error?.message ?? null,
+      };
+      const row = this.deps.history?.recordAttempt(event);
+      if (row != null) this.historyRows.set(info.id, row);
+      this.emit('connection', event);
+      this.emitStatus();
+    },
+    closed: (info) => {
+      for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
+      const row = this.historyRows.get(info.id);
+      if (row !== undefined) {
+        this.historyRows.delete(info.id);
+        this.deps.history?.recordClose(row, info, Date.now());
+      }
+      this.emit('closed', { profileId: this.profile.id, session: { ...info } });
+      this.emitStatus();
+    },
+  };
+  }
+}

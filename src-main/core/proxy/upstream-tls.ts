@@ -1,0 +1,171 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { UpstreamError } from './upstream-error.js';
+import type { UpstreamTarget } from './upstream.js';
+
+/** SSLRequest: length 8, code 1234.5679. */
+export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+const ANSWER_TLS = 0x53; // 'S'
+const ANSWER_PLAIN = 0x4e; // 'N'
+
+/** OpenSSL codes that mean "this chain does not lead to a CA we trust". */
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+]);
+
+function where(target: UpstreamTarget): string {
+  return `${target.host}:${target.port}`;
+}
+
+/** tls.connect options for the sslmode: what is verified, and against which CA. */
+export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
+  const options: tls.ConnectionOptions = {};
+  // SNI only takes DNS names; for an IP the identity check below still covers IP SANs.
+  if (net.isIP(target.host) === 0) options.servername = target.host;
+  if (target.sslmode === 'require' || target.sslmode === 'prefer' || target.sslmode === 'disable') {
+    // Encrypted but unauthenticated, as libpq does for these modes.
+    options.rejectUnauthorized = false;
+    return options;
+  }
+  options.rejectUnauthorized = true;
+  if (target.caFile !== undefined) {
+    try {
+      options.ca = readFileSync(target.caFile);
+    } catch (e) {
+      throw new UpstreamError('tls', `cannot read database.caFile ${target.caFile}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  options.checkServerIdentity =
+    target.sslmode === 'verify-full'
+      ? (_servername, cert) => tls.checkServerIdentity(target.host, cert)
+      : () => undefined; // verify-ca: the CA signature is all we ask for.
+  return options;
+}
+
+function describeTlsFailure(target: UpstreamTarget, error: Error & { code?: string }): string {
+  const code = error.code ?? '';
+  const trustedBy = target.caFile !== undefined ? `the CA in ${target.caFile}` : "a CA in this system's trust store";
+  if (UNTRUSTED_CODES.has(code)) {
+    return (
+      `certificate presented by ${where(target)} is not signed by ${trustedBy} (${code}): ` +
+      'set database.caFile to the CA bundle of your server (for RDS, the RDS CA bundle)'
+    );
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return (
+      `certificate presented by ${where(target)} is not valid for host "${target.host}" (${error.message}): ` +
+      'connect using a host name listed in the certificate, or use sslmode=verify-ca'
+    );
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return `certificate presented by ${where(target)} is not currently valid (${code}): check the server certificate and this machine's clock`;
+  }
+  return `TLS handshake with ${where(target)} failed: ${error.message}`;
+}
+
+/** Waits for the one-byte answer to SSLRequest. Resolves with everything that arrived in the first chunk. */
+function readSslAnswer(socket: net.Socket, target: UpstreamTarget): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      cleanup();
+      resolve(chunk);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(new UpstreamError('unreachable', `connection to ${where(target)} failed during SSL negotiation: ${e.message}`, { cause: e }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new UpstreamError('unreachable', `server at ${where(target)} closed the connection during SSL negotiation`));
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  });
+}
+
+function handshake(socket: net.Socket, target: UpstreamTarget, onTlsSocket?: (s: tls.TLSSocket) => void): Promise<tls.TLSSocket> {
+  const options = tlsOptionsFor(target);
+  return new Promise((resolve, reject) => {
+    const secure = tls.connect({ ...options, socket });
+    onTlsSocket?.(secure);
+    const cleanup = () => {
+      secure.off('secureConnect', onSecure);
+      secure.off('error', onError);
+      secure.off('close', onClose);
+    };
+    const onSecure = () => {
+      cleanup();
+      resolve(secure);
+    };
+    const onError = (e: Error & { code?: string }) => {
+      cleanup();
+      secure.destroy();
+      reject(new UpstreamError('tls', describeTlsFailure(target, e), { cause: e }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new UpstreamError('tls', `server at ${where(target)} closed the connection during the TLS handshake`));
+    };
+    secure.on('secureConnect', onSecure);
+    secure.on('error', onError);
+    secure.on('close', onClose);
+  });
+}
+
+/**
+ * SSLRequest on a fresh connection, then TLS per sslmode. Returns the socket to
+ * speak the protocol on: a TLSSocket, or the plain socket when sslmode=prefer
+ * and the server said 'N'. Must not be called for sslmode=disable.
+ * `onTlsSocket` lets the caller track the TLS socket (to destroy it on timeout).
+ */
+export async function negotiateTls(
+  socket: net.Socket,
+  target: UpstreamTarget,
+  onTlsSocket?: (s: tls.TLSSocket) => void,
+): Promise<net.Socket | tls.TLSSocket> {
+  // Read the CA before talking to the server: a bad caFile is a local mistake.
+  tlsOptionsFor(target);
+  socket.write(SSL_REQUEST);
+  const answer = await readSslAnswer(socket, target);
+  const first = answer[0];
+  if (first === ANSWER_TLS) {
+    // CVE-2021-23222: bytes after 'S' but before the handshake could be injected
+    // by a man in the middle and later read as if they came over TLS.
+    if (answer.length > 1) {
+      throw new UpstreamError(
+        'protocol',
+        `server at ${where(target)} sent unexpected data after accepting TLS: refusing the connection (possible man-in-the-middle)`,
+      );
+    }
+    return handshake(socket, target, onTlsSocket);
+  }
+  if (first === ANSWER_PLAIN) {
+    if (answer.length > 1) {
+      throw new UpstreamError('protocol', `server at ${where(target)} sent unexpected data after refusing TLS`);
+    }
+    if (target.sslmode === 'prefer') return socket;
+    throw new UpstreamError(
+      'tls',
+      `server at ${where(target)} does not accept TLS connections, but sslmode is ${target.sslmode}: ` +
+        'enable ssl on the server, or lower database.sslmode if this network is trusted',
+    );
+  }
+  throw new UpstreamError(
+    'protocol',
+    `server at ${where(target)} answered SSLRequest with unexpected byte 0x${(first ?? 0).toString(16)}: is this a PostgreSQL server?`,
+  );
+}

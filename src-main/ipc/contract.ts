@@ -1,0 +1,188 @@
+import { z } from 'zod';
+import type { FieldError, Profile, ProfileInput, Settings } from '../core/profiles/schema.js';
+import type { ProxyStatus, ConnectionEvent } from '../core/proxy/profile-proxy.js';
+import type { ConnectionRecord, SummaryBucket } from '../core/history/record.js';
+
+/**
+ * The renderer's whole view of the app: typed request/response channels and
+ * two event streams. Electron's IPC (through the preload) and the web bridge
+ * used by browser tests serve exactly this contract, with the same handlers.
+ * Secret values travel only renderer → main (secrets.set, setup passwords),
+ * never back.
+ */
+
+export type IpcErrorCode = 'invalid' | 'not-found' | 'conflict' | 'unavailable' | 'refused' | 'failed';
+
+export interface IpcError {
+  code: IpcErrorCode;
+  message: string;
+  /** Field-addressed problems, shown next to the field that caused them (paths like "database.port"). */
+  fields?: FieldError[];
+  /** A precise code from below (SQLSTATE, LDAP failure, errno) when there is one. */
+  detail?: string;
+}
+
+export type IpcResult<T> = { ok: true; value: T } | { ok: false; error: IpcError };
+
+export interface ProfileSummary {
+  id: string;
+  name: string;
+  port: number;
+  database: string;
+  databaseHost: string;
+  directoryUrl: string;
+  secrets: { ldapBind: boolean; sync: boolean };
+}
+
+export interface DirectoryTestResult {
+  ok: boolean;
+  /** Each step with its outcome: connect, service bind, base DN, user bind, groups. */
+  steps: { step: string; ok: boolean; message: string }[];
+  login?: string;
+  groups?: string[];
+  permittedGroups?: string[];
+}
+
+export interface DatabaseTestResult {
+  ok: boolean;
+  steps: { step: string; ok: boolean; message: string }[];
+  serverVersion?: string;
+  tls?: boolean;
+  /** Version of the installed rolecall schema, null when not installed. */
+  installedVersion?: string | null;
+}
+
+export interface AccessCheckResult {
+  login: string;
+  /** All directory groups, nested ones included. */
+  groups: string[];
+  /** Those that pass the profile's prefix/pattern. */
+  permittedGroups: string[];
+  /** What a sync would do (rolecall.preview_sync), changing nothing. */
+  preview: { wouldCreate: boolean; grant: string[]; revoke: string[]; roles: string[]; denied: boolean; refusal: string | null } | null;
+  verdict: string;
+}
+
+export interface ClientStrings {
+  psql: string;
+  libpq: string;
+  jdbc: string;
+  pgService: string;
+}
+
+export interface PortCheck {
+  port: number;
+  free: boolean;
+  owner: string | null;
+  nextFree: number | null;
+}
+
+export interface AppInfo {
+  version: string;
+  platform: string;
+  keychain: { backend: string; available: boolean; message: string };
+  configPath: string;
+}
+
+export const historyQuerySchema = z.object({
+  profileId: z.string().optional(),
+  login: z.string().optional(),
+  outcome: z.enum(['success', 'denied', 'error', 'aborted']).optional(),
+  since: z.number().optional(),
+  until: z.number().optional(),
+  limit: z.number().int().min(1).max(10_000).optional(),
+  offset: z.number().int().min(0).optional(),
+  order: z.enum(['newest', 'oldest']).optional(),
+});
+export type HistoryQueryInput = z.infer<typeof historyQuerySchema>;
+
+const profileId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const secretName = z.enum(['ldap-bind', 'sync']);
+const adminCredentials = z.object({ profileId, adminUser: z.string().min(1), adminPassword: z.string().min(1) });
+
+/** Request schemas: every handler validates its input with these before doing anything. */
+export const requestSchemas = {
+  'profiles.list': z.object({}),
+  'profiles.get': z.object({ id: profileId }),
+  'profiles.save': z.object({ profile: z.unknown(), previousId: profileId.optional() }),
+  'profiles.delete': z.object({ id: profileId }),
+  'profiles.duplicate': z.object({ id: profileId, newId: profileId }),
+  'profiles.import': z.object({ json: z.string().max(5_000_000) }),
+  'profiles.export': z.object({ ids: z.array(profileId).optional() }),
+  'profiles.validate': z.object({ profile: z.unknown() }),
+  'secrets.set': z.object({ profileId, name: secretName, value: z.string().min(1).max(4096) }),
+  'secrets.has': z.object({ profileId }),
+  'secrets.delete': z.object({ profileId, name: secretName }),
+  'proxies.start': z.object({ id: profileId }),
+  'proxies.stop': z.object({ id: profileId }),
+  'proxies.status': z.object({}),
+  'diagnostics.testDirectory': z.object({ profile: z.unknown(), login: z.string().optional(), password: z.string().optional() }),
+  'diagnostics.testDatabase': z.object({ profile: z.unknown() }),
+  'diagnostics.accessCheck': z.object({ profileId, login: z.string().min(1), password: z.string().optional() }),
+  'setup.installSql': z.object({}),
+  'setup.install': adminCredentials,
+  'setup.createSyncLogin': adminCredentials,
+  'history.query': historyQuerySchema,
+  'history.summary': z.object({ since: z.number(), bucketMs: z.number().int().min(1000), profileId: z.string().optional() }),
+  'history.exportCsv': historyQuerySchema,
+  'history.clear': z.object({}),
+  'settings.get': z.object({}),
+  'settings.set': z.object({ settings: z.unknown() }),
+  'clients.strings': z.object({ profileId, login: z.string().optional() }),
+  'clients.writePgService': z.object({ profileId, login: z.string().optional() }),
+  'clients.checkPort': z.object({ port: z.number().int().min(1).max(65535), exceptProfileId: z.string().optional() }),
+  'app.info': z.object({}),
+} as const;
+
+export type Channel = keyof typeof requestSchemas;
+export type Request<C extends Channel> = z.input<(typeof requestSchemas)[C]>;
+
+/** What each channel answers with (inside IpcResult). */
+export interface Responses {
+  'profiles.list': ProfileSummary[];
+  'profiles.get': Profile;
+  'profiles.save': Profile;
+  'profiles.delete': { deleted: boolean };
+  'profiles.duplicate': Profile;
+  'profiles.import': { imported: string[] };
+  'profiles.export': { json: string };
+  'profiles.validate': { profile: Profile };
+  'secrets.set': { stored: true; backend: string };
+  'secrets.has': { ldapBind: boolean; sync: boolean };
+  'secrets.delete': { deleted: boolean };
+  'proxies.start': ProxyStatus;
+  'proxies.stop': ProxyStatus | null;
+  'proxies.status': ProxyStatus[];
+  'diagnostics.testDirectory': DirectoryTestResult;
+  'diagnostics.testDatabase': DatabaseTestResult;
+  'diagnostics.accessCheck': AccessCheckResult;
+  'setup.installSql': { sql: string; creates: string[] };
+  'setup.install': { installedVersion: string };
+  'setup.createSyncLogin': { login: string; stored: true };
+  'history.query': { rows: ConnectionRecord[]; total: number };
+  'history.summary': SummaryBucket[];
+  'history.exportCsv': { csv: string; rows: number };
+  'history.clear': { cleared: true };
+  'settings.get': Settings;
+  'settings.set': Settings;
+  'clients.strings': ClientStrings;
+  'clients.writePgService': { file: string; service: string };
+  'clients.checkPort': PortCheck;
+  'app.info': AppInfo;
+}
+
+/** Events pushed main → renderer. */
+export interface Events {
+  'proxies.status': ProxyStatus;
+  'proxies.connection': ConnectionEvent;
+}
+export type EventName = keyof Events;
+
+/** What the preload exposes as `window.rolecall`, and the web bridge mimics. */
+export interface RolecallBridge {
+  invoke<C extends Channel>(channel: C, request: Request<C>): Promise<IpcResult<Responses[C]>>;
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+}
+
+export const channels = Object.keys(requestSchemas) as Channel[];
+export type { ProfileInput };

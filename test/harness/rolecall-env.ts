@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { createLogger } from '../../src-main/core/log.js';
+import { profileSchema, type Profile, type ProfileInput } from '../../src-main/core/profiles/schema.js';
+import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
+import { HistoryStore } from '../../src-main/core/history/history-store.js';
+import { historySink } from '../../src-main/core/history/proxy-history.js';
+import { ProxyService } from '../../src-main/core/service.js';
+import { startPostgres, type PgServer, type PgVersion } from './postgres.js';
+import { startSlapd, type SlapdServer } from './slapd.js';
+import { freePort, tempDir } from './ports.js';
+
+export const INSTALL_SQL = readFileSync(path.resolve(import.meta.dirname, '../../sql/postgres/install.sql'), 'utf8');
+
+/** The directory users every end-to-end test can count on. */
+export const USERS = {
+  alice: 'alice-Pass-1', // heimdall-hr-data directly, heimdall-readonly through hr-analysts
+  bob: 'bob-Pass-1', // only "staff": no permitted group
+  carol: 'carol-Pass-1', // locked (ppolicy)
+  dave: 'dave-Pass-1', // heimdall-hr-data: used by the revocation test
+  erin: 'erin-Pass-1', // heimdall-readonly: used by the concurrency test
+  postgres: 'postgres-Pass-1', // a directory user named like the superuser
+} as const;
+
+export interface RolecallEnv {
+  pg: PgServer;
+  ldap: SlapdServer;
+  service: ProxyService;
+  profile: Profile;
+  port: number;
+  history: HistoryStore;
+  historyFile: string;
+  syncPassword: string;
+  /** Everything the proxy logged (debug level), for the secrets scan. */
+  logText(): string;
+  /** node-postgres client through the proxy. */
+  connect(user: string, password: string, extra?: Partial<pg.ClientConfig>): Promise<pg.Client>;
+  /** Runs psql through the proxy; resolves with its exit code and output. */
+  psql(user: string, password: string | null, args: string[], env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** A second profile on another port (same servers), e.g. with an unreachable upstream. */
+  addProfile(overrides: (base: ProfileInput) => ProfileInput): Promise<Profile>;
+  stop(): Promise<void>;
+}
+
+export async function startRolecallEnv(options: { pgVersion?: PgVersion; profile?: (base: ProfileInput) => ProfileInput } = {}): Promise<RolecallEnv> {
+  const [pgServer, ldap] = await Promise.all([startPostgres({ version: options.pgVersion ?? 18 }), startSlapd()]);
+  const syncPassword = `sync-${Math.random().toString(36).slice(2)}`;
+  await pgServer.query('CREATE DATABASE app');
+  const admin = await pgServer.connect({ database: 'app' });
+  try {
+    await admin.query(INSTALL_SQL);
+    await admin.query(`ALTER ROLE rolecall_sync LOGIN PASSWORD '${syncPassword}'`);
+    await admin.query(`
+      CREATE ROLE "heimdall-hr-data" NOLOGIN;
+      CREATE ROLE "heimdall-readonly" NOLOGIN;
+      CREATE SCHEMA hr;
+      CREATE TABLE hr.employees (id int PRIMARY KEY, name text NOT NULL);
+      INSERT INTO hr.employees VALUES (1, 'Ada'), (2, 'Grace');
+      GRANT USAGE ON SCHEMA hr TO "heimdall-hr-data", "heimdall-readonly";
+      GRANT SELECT, INSERT ON hr.employees TO "heimdall-hr-data";
+      GRANT SELECT ON hr.employees TO "heimdall-readonly";
+      SELECT rolecall.allow_group('heimdall-hr-data', 'heimdall-hr-data');
+      SELECT rolecall.allow_group('heimdall-readonly', 'heimdall-readonly');
+    `);
+  } finally {
+    await admin.end();
+  }
+
+  const dn: Record<string, string> = {};
+  for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
+  const analysts = await ldap.addGroup('hr-analysts', [dn.alice!]);
+  await ldap.addGroup('heimdall-hr-data', [dn.alice!, dn.dave!, dn.postgres!]);
+  await ldap.addGroup('heimdall-readonly', [analysts, dn.erin!]);
+  await ldap.addGroup('staff', [dn.bob!]);
+  await ldap.lockUser('carol');
+
+  const dir = tempDir('env');
+  const logChunks: Buffer[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      logChunks.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination: logStream });
+  const historyFile = path.join(dir, 'history.sqlite3');
+  const history = new HistoryStore(historyFile);
+  const secrets = new MemorySecretStore();
+  const service = new ProxyService({ secrets, logger, history: historySink(history), tlsDir: path.join(dir, 'tls') });
+
+  const baseFor = async (): Promise<ProfileInput> => ({
+    id: 'app',
+    name: 'App database',
+    directory: {
+      kind: 'openldap',
+      url: ldap.url,
+      bindDn: ldap.serviceDn,
+      baseDn: ldap.baseDn,
+      groupStrategy: 'member-nested',
+      groupPrefix: 'heimdall-',
+      timeoutMs: 3000,
+    },
+    database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: 'verify-full', caFile: pgServer.pki.caFile, connectTimeoutMs: 5000 },
+    listen: { host: '127.0.0.1', port: await freePort(), authTimeoutMs: 10_000 },
+    cache: { ttlSeconds: 600, negativeTtlSeconds: 30, passwordValidForSeconds: 3600 },
+    revalidate: { intervalSeconds: 0 },
+  });
+  const addProfile = async (overrides: (base: ProfileInput) => ProfileInput) => {
+    const profile = profileSchema.parse(overrides(await baseFor()));
+    await secrets.set(profile.id, 'ldap-bind', ldap.servicePassword);
+    await secrets.set(profile.id, 'sync', syncPassword);
+    await service.start(profile);
+    return profile;
+  };
+  const profile = await addProfile(options.profile ?? ((b) => b));
+  const port = profile.listen.port;
+
+  return {
+    pg: pgServer,
+    ldap,
+    service,
+    profile,
+    port,
+    history,
+    historyFile,
+    syncPassword,
+    logText: () => Buffer.concat(logChunks).toString('utf8'),
+    async connect(user, password, extra = {}) {
+      const c = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'app', ...extra });
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    },
+    psql(user, password, args, env = {}) {
+      return new Promise((resolve) => {
+        const child = spawn('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-X', '-v', 'ON_ERROR_STOP=1', ...args], {
+          env: { PATH: process.env.PATH ?? '', ...(password === null ? {} : { PGPASSWORD: password }), PGCONNECT_TIMEOUT: '10', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+    },
+    addProfile,
+    async stop() {
+      await service.stopAll(500);
+      history.close();
+      await Promise.all([pgServer.stop(), ldap.stop()]);
+    },
+  };
+}

@@ -1,0 +1,215 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { Attribute, Change, Client } from 'ldapts';
+import { freePort, tempDir, waitFor } from './ports.js';
+import { makeTestPki, type TestPki } from './tls.js';
+
+export interface SlapdServer {
+  /** ldap://127.0.0.1:<port> (StartTLS available). */
+  url: string;
+  /** ldaps://127.0.0.1:<tlsPort>. */
+  ldapsUrl: string;
+  port: number;
+  tlsPort: number;
+  baseDn: string;
+  peopleDn: string;
+  groupsDn: string;
+  /** Read-only service account Rolecall binds as. */
+  serviceDn: string;
+  servicePassword: string;
+  pki: TestPki;
+  dir: string;
+  userDn(uid: string): string;
+  groupDn(cn: string): string;
+  addUser(uid: string, password: string, extra?: { cn?: string; ou?: string }): Promise<string>;
+  /** A groupOfNames; `members` are DNs (users or other groups). */
+  addGroup(cn: string, members?: string[]): Promise<string>;
+  addMembers(groupCn: string, memberDns: string[]): Promise<void>;
+  removeMembers(groupCn: string, memberDns: string[]): Promise<void>;
+  /** Locks the account for good, as an administrator would (ppolicy). */
+  lockUser(uid: string): Promise<void>;
+  unlockUser(uid: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const BASE = 'dc=example,dc=test';
+const ADMIN_DN = `cn=admin,${BASE}`;
+/** groupOfNames requires a member: a new empty group holds this until real members arrive. */
+const PLACEHOLDER = `cn=placeholder,${BASE}`;
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+function slapdConf(dir: string, adminPassword: string, pki: TestPki): string {
+  const service = `cn=rolecall,ou=services,${BASE}`;
+  return `
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+moduleload refint
+moduleload ppolicy
+pidfile ${dir}/slapd.pid
+argsfile ${dir}/slapd.args
+TLSCACertificateFile ${pki.caFile}
+TLSCertificateFile ${pki.certFile}
+TLSCertificateKeyFile ${pki.keyFile}
+
+database mdb
+suffix "${BASE}"
+rootdn "${ADMIN_DN}"
+rootpw ${adminPassword}
+directory ${dir}/data
+maxsize 104857600
+
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint true
+overlay refint
+refint_attributes member
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,${BASE}"
+
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by dn.exact="${service}" read by users read by * none
+`;
+}
+
+/**
+ * A real OpenLDAP slapd (~0.1 s) on two free ports: ldap:// (with StartTLS)
+ * and ldaps://, both with a throwaway PKI. Runs as root (slapd does not
+ * insist on dropping privileges), data under a temp dir, memberof + refint +
+ * ppolicy overlays with a default policy so locked accounts really fail.
+ */
+export async function startSlapd(): Promise<SlapdServer> {
+  if (!existsSync('/usr/sbin/slapd')) throw new Error('slapd not installed (apt-get install slapd ldap-utils)');
+  const dir = tempDir('slapd');
+  mkdirSync(path.join(dir, 'data'));
+  const pkiDir = path.join(dir, 'pki');
+  mkdirSync(pkiDir);
+  const pki = makeTestPki(pkiDir);
+  const adminPassword = `admin-${Math.random().toString(36).slice(2)}`;
+  const servicePassword = `svc-${Math.random().toString(36).slice(2)}`;
+  const confFile = path.join(dir, 'slapd.conf');
+  writeFileSync(confFile, slapdConf(dir, adminPassword, pki), { mode: 0o600 });
+
+  const port = await freePort();
+  const tlsPort = await freePort();
+  const child = spawn('/usr/sbin/slapd', ['-f', confFile, '-h', `ldap://127.0.0.1:${port}/ ldaps://127.0.0.1:${tlsPort}/`, '-d', '0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  running.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    running.delete(child);
+  });
+
+  const url = `ldap://127.0.0.1:${port}`;
+  const admin = async <T>(work: (c: Client) => Promise<T>): Promise<T> => {
+    const c = new Client({ url, timeout: 5000, connectTimeout: 5000 });
+    try {
+      await c.bind(ADMIN_DN, adminPassword);
+      return await work(c);
+    } finally {
+      await c.unbind().catch(() => undefined);
+    }
+  };
+  await waitFor('slapd', async () => {
+    if (exited) throw new Error(`slapd exited: ${stderr}`);
+    return admin(async () => true);
+  }, 15_000, 50);
+
+  const peopleDn = `ou=people,${BASE}`;
+  const groupsDn = `ou=groups,${BASE}`;
+  const serviceDn = `cn=rolecall,ou=services,${BASE}`;
+  await admin(async (c) => {
+    await c.add(BASE, { objectClass: ['dcObject', 'organization'], o: 'Example', dc: 'example' });
+    for (const ou of ['people', 'groups', 'services', 'policies']) {
+      await c.add(`ou=${ou},${BASE}`, { objectClass: 'organizationalUnit', ou });
+    }
+    await c.add(`cn=default,ou=policies,${BASE}`, {
+      objectClass: ['pwdPolicy', 'device'],
+      cn: 'default',
+      pwdAttribute: 'userPassword',
+      pwdLockout: 'TRUE',
+      pwdMaxFailure: '50',
+    });
+    await c.add(serviceDn, { objectClass: ['applicationProcess', 'simpleSecurityObject'], cn: 'rolecall', userPassword: servicePassword });
+  });
+
+  const userDn = (uid: string): string => `uid=${uid},${peopleDn}`;
+  const groupDn = (cn: string): string => `cn=${cn},${groupsDn}`;
+  const modifyMembers = async (groupCn: string, op: 'add', dns: string[]): Promise<void> => {
+    await admin((c) => c.modify(groupDn(groupCn), new Change({ operation: op, modification: new Attribute({ type: 'member', values: dns }) })));
+  };
+
+  return {
+    url,
+    ldapsUrl: `ldaps://127.0.0.1:${tlsPort}`,
+    port,
+    tlsPort,
+    baseDn: BASE,
+    peopleDn,
+    groupsDn,
+    serviceDn,
+    servicePassword,
+    pki,
+    dir,
+    userDn,
+    groupDn,
+    async addUser(uid, password, extra = {}) {
+      const dn = extra.ou === undefined ? userDn(uid) : `uid=${uid},ou=${extra.ou},${BASE}`;
+      if (extra.ou !== undefined) {
+        await admin((c) => c.add(`ou=${extra.ou},${BASE}`, { objectClass: 'organizationalUnit', ou: extra.ou as string })).catch(() => undefined);
+      }
+      await admin((c) => c.add(dn, { objectClass: 'inetOrgPerson', uid, cn: extra.cn ?? uid, sn: 'Test', userPassword: password }));
+      return dn;
+    },
+    async addGroup(cn, members = []) {
+      const dn = groupDn(cn);
+      await admin((c) => c.add(dn, { objectClass: 'groupOfNames', cn, member: members.length > 0 ? members : [PLACEHOLDER] }));
+      return dn;
+    },
+    addMembers: (cn, dns) => modifyMembers(cn, 'add', dns),
+    async removeMembers(cn, dns) {
+      // Replace rather than delete: the last member gives way to the placeholder.
+      const gone = new Set(dns.map((d) => d.toLowerCase()));
+      await admin(async (c) => {
+        const { searchEntries } = await c.search(groupDn(cn), { scope: 'base', attributes: ['member'] });
+        const current = searchEntries[0]?.member;
+        const list = (Array.isArray(current) ? current : current === undefined ? [] : [current]).map(String);
+        const left = list.filter((m) => !gone.has(m.toLowerCase()));
+        await c.modify(groupDn(cn), new Change({ operation: 'replace', modification: new Attribute({ type: 'member', values: left.length > 0 ? left : [PLACEHOLDER] }) }));
+      });
+    },
+    async lockUser(uid) {
+      await admin((c) =>
+        c.modify(userDn(uid), new Change({ operation: 'replace', modification: new Attribute({ type: 'pwdAccountLockedTime', values: ['000001010000Z'] }) })),
+      );
+    },
+    async unlockUser(uid) {
+      await admin((c) => c.modify(userDn(uid), new Change({ operation: 'delete', modification: new Attribute({ type: 'pwdAccountLockedTime' }) })));
+    },
+    async stop() {
+      if (!exited) {
+        const gone = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await gone;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

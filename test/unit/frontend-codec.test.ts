@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import {
+  authenticationCleartextPassword,
+  errorResponse,
+  negotiateProtocolVersion,
+  readPasswordMessage,
+  readStartupPacket,
+} from '../../src-main/core/proxy/frontend-codec.js';
+import { ClientError } from '../../src-main/core/proxy/errors.js';
+
+function startup(params: [string, string][], code = 196608, extra?: Buffer): Buffer {
+  const body = Buffer.concat([...params.flatMap(([k, v]) => [Buffer.from(`${k}\0${v}\0`)]), Buffer.from([0]), extra ?? Buffer.alloc(0)]);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(8 + body.length, 0);
+  head.writeUInt32BE(code, 4);
+  return Buffer.concat([head, body]);
+}
+
+function lengthOnly(length: number, code = 196608): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32BE(length >>> 0, 0);
+  b.writeUInt32BE(code, 4);
+  return b;
+}
+
+describe('readStartupPacket', () => {
+  it('reads a protocol 3.0 startup message with its parameters', () => {
+    const r = readStartupPacket(startup([['user', 'alice'], ['database', 'hr'], ['application_name', 'psql']]));
+    expect(r.status).toBe('ok');
+    if (r.status !== 'ok' || r.value.type !== 'startup') throw new Error('unexpected');
+    expect(r.value.params).toEqual({ user: 'alice', database: 'hr', application_name: 'psql' });
+    expect([r.value.major, r.value.minor]).toEqual([3, 0]);
+  });
+
+  it('waits for more bytes while the packet is incomplete', () => {
+    const full = startup([['user', 'alice']]);
+    expect(readStartupPacket(full.subarray(0, 3)).status).toBe('incomplete');
+    expect(readStartupPacket(full.subarray(0, full.length - 1)).status).toBe('incomplete');
+  });
+
+  it.each([0, 3, 7, 10_001, 0x7fffffff, 0xffffffff])('closes silently on declared length %d', (len) => {
+    expect(readStartupPacket(lengthOnly(len))).toEqual({ status: 'invalid', error: null });
+  });
+
+  it('recognises SSLRequest, GSSENCRequest and CancelRequest', () => {
+    expect(readStartupPacket(lengthOnly(8, 80877103))).toMatchObject({ status: 'ok', value: { type: 'ssl' } });
+    expect(readStartupPacket(lengthOnly(8, 80877104))).toMatchObject({ status: 'ok', value: { type: 'gssenc' } });
+    const cancel = Buffer.alloc(16);
+    cancel.writeUInt32BE(16, 0);
+    cancel.writeUInt32BE(80877102, 4);
+    cancel.writeUInt32BE(1234, 8);
+    expect(readStartupPacket(cancel)).toMatchObject({ status: 'ok', value: { type: 'cancel', pid: 1234 } });
+  });
+
+  it('accepts 3.2 cancel keys up to 256 bytes and refuses odd lengths', () => {
+    for (const [keyLen, ok] of [[4, true], [32, true], [256, true], [3, false], [257, false]] as const) {
+      const b = Buffer.alloc(12 + keyLen);
+      b.writeUInt32BE(12 + keyLen, 0);
+      b.writeUInt32BE(80877102, 4);
+      expect(readStartupPacket(b).status).toBe(ok ? 'ok' : 'invalid');
+    }
+  });
+
+  it('refuses an SSLRequest with a body', () => {
+    const b = Buffer.alloc(12);
+    b.writeUInt32BE(12, 0);
+    b.writeUInt32BE(80877103, 4);
+    expect(readStartupPacket(b)).toEqual({ status: 'invalid', error: null });
+  });
+
+  it('answers unsupported protocol versions with 0A000', () => {
+    for (const code of [2 << 16, 4 << 16]) {
+      const r = readStartupPacket(startup([['user', 'alice']], code));
+      expect(r.status).toBe('invalid');
+      if (r.status === 'invalid') expect(r.error?.sqlstate).toBe('0A000');
+    }
+  });
+
+  it('collects _pq_ options and minor versions for NegotiateProtocolVersion', () => {
+    const r = readStartupPacket(startup([['user', 'alice'], ['_pq_.x', '1']], (3 << 16) | 9999));
+    if (r.status !== 'ok' || r.value.type !== 'startup') throw new Error('unexpected');
+    expect(r.value.minor).toBe(9999);
+    expect(r.value.protocolOptions).toEqual(['_pq_.x']);
+    expect(r.value.params).toEqual({ user: 'alice' });
+  });
+
+  it('refuses a missing terminator, a parameter without value and duplicates with 08P01', () => {
+    const noTerm = Buffer.from(startup([['user', 'alice']]).subarray(0, -1));
+    noTerm.writeUInt32BE(noTerm.length, 0);
+    const cases = [noTerm, startup([['user', 'alice'], ['user', 'bob']])];
+    const lone = Buffer.concat([lengthOnly(8 + 6), Buffer.from('user\0\0')]);
+    lone.writeUInt32BE(lone.length, 0);
+    // "user\0" then the terminator: the value swallowed the terminator.
+    cases.push(lone);
+    for (const c of cases) {
+      const r = readStartupPacket(c);
+      expect(r.status).toBe('invalid');
+      if (r.status === 'invalid') expect(r.error?.sqlstate).toBe('08P01');
+    }
+  });
+});
+
+describe('readPasswordMessage', () => {
+  const pw = (s: string) => {
+    const body = Buffer.from(`${s}\0`);
+    const h = Buffer.alloc(5);
+    h.write('p');
+    h.writeUInt32BE(body.length + 4, 1);
+    return Buffer.concat([h, body]);
+  };
+
+  it('reads a password, including an empty one', () => {
+    expect(readPasswordMessage(pw('s3cret'))).toEqual({ status: 'ok', value: 's3cret', consumed: 12 });
+    expect(readPasswordMessage(pw(''))).toMatchObject({ status: 'ok', value: '' });
+  });
+
+  it('refuses oversized, NUL-less and wrong-type messages with 08P01', () => {
+    const big = Buffer.alloc(5);
+    big.write('p');
+    big.writeUInt32BE(70_000, 1);
+    const noNul = pw('abc');
+    noNul[noNul.length - 1] = 0x41;
+    const inner = pw('a\0b');
+    for (const b of [big, noNul, inner, Buffer.from('Q\0\0\0\x05x')]) {
+      const r = readPasswordMessage(b);
+      expect(r.status).toBe('invalid');
+      if (r.status === 'invalid') expect(r.error?.sqlstate).toBe('08P01');
+    }
+  });
+});
+
+describe('server messages', () => {
+  it('encodes AuthenticationCleartextPassword', () => {
+    expect(authenticationCleartextPassword()).toEqual(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]));
+  });
+
+  it('encodes an ErrorResponse with severity, code, message and hint', () => {
+    const b = errorResponse(new ClientError({ sqlstate: '28P01', message: 'nope', hint: 'try again' }));
+    expect(b[0]).toBe(0x45);
+    expect(b.readUInt32BE(1)).toBe(b.length - 1);
+    const text = b.subarray(5).toString();
+    expect(text).toContain('SFATAL\0');
+    expect(text).toContain('C28P01\0');
+    expect(text).toContain('Mnope\0');
+    expect(text).toContain('Htry again\0');
+  });
+
+  it('encodes NegotiateProtocolVersion listing unrecognised options', () => {
+    const b = negotiateProtocolVersion(0, ['_pq_.x']);
+    expect(b[0]).toBe(0x76);
+    expect(b.readUInt32BE(5)).toBe(0);
+    expect(b.readUInt32BE(9)).toBe(1);
+    expect(b.subarray(13).toString()).toBe('_pq_.x\0');
+  });
+});
