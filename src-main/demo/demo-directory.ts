@@ -72,7 +72,7 @@ function matches(filter: Filter, attrs: Record<string, string[]>): boolean {
   if (type === 'and' || type === 'andfilter') return (filter.filters ?? []).every((f) => matches(f, attrs));
   if (type === 'or' || type === 'orfilter') return (filter.filters ?? []).some((f) => matches(f, attrs));
   if (type === 'not' || type === 'notfilter') return filter.filter ? !matches(filter.filter, attrs) : false;
-  if (type.startsWith('present')) return get(filter.attribute ?? '').length > 0;
+  if (type.startsWith('presen')) return get(filter.attribute ?? '').length > 0;
   if (type.startsWith('equal')) {
     const v = String(filter.value).toLowerCase();
     return get(filter.attribute ?? '').some((x) => norm(x) === norm(v) || x.toLowerCase() === v);
@@ -101,13 +101,15 @@ export async function startDemoDirectory(servicePassword: string): Promise<DemoD
     DEMO_BASE_DN,
     (
       req: { dn: { toString(): string }; scope: string; filter: Filter; attributes: string[]; connection: { ldap: { bindDN: { toString(): string } } } },
-      res: { send(e: { dn: string; attributes: Record<string, string[]> }): void; end(): void },
+      res: { attributes: string[]; send(e: { dn: string; attributes: Record<string, string[]> }): void; end(): void },
       next: (e?: unknown) => void,
     ) => {
       const bound = norm(req.connection.ldap.bindDN.toString());
       if (!byDn.has(bound)) return next(new ldap.InsufficientAccessRightsError());
       const base = norm(req.dn.toString());
       const wanted = (req.attributes ?? []).map((a) => a.toLowerCase());
+      // ldapjs compares requested names case-sensitively against lowercased ones: give it ours.
+      res.attributes = wanted;
       for (const e of entries) {
         const dn = norm(e.dn);
         const inScope = req.scope === 'base' ? dn === base : req.scope === 'one' ? dn.endsWith(`,${base}`) && dn.slice(0, -(base.length + 1)).indexOf(',') === -1 : dn === base || dn.endsWith(`,${base}`);

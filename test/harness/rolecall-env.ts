@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
@@ -45,8 +45,11 @@ export interface RolecallEnv {
   stop(): Promise<void>;
 }
 
-export async function startRolecallEnv(options: { pgVersion?: PgVersion; profile?: (base: ProfileInput) => ProfileInput } = {}): Promise<RolecallEnv> {
-  const [pgServer, ldap] = await Promise.all([startPostgres({ version: options.pgVersion ?? 18 }), startSlapd()]);
+/**
+ * Database "app" with Rolecall's SQL installed, the sync login enabled, and two
+ * allow-listed group roles over a small hr schema. Returns the sync password.
+ */
+export async function installRolecall(pgServer: PgServer): Promise<string> {
   const syncPassword = `sync-${Math.random().toString(36).slice(2)}`;
   await pgServer.query('CREATE DATABASE app');
   const admin = await pgServer.connect({ database: 'app' });
@@ -68,6 +71,22 @@ export async function startRolecallEnv(options: { pgVersion?: PgVersion; profile
   } finally {
     await admin.end();
   }
+
+  return syncPassword;
+}
+
+export interface RolecallEnvOptions {
+  pgVersion?: PgVersion;
+  pgSettings?: Record<string, string>;
+  profile?: (base: ProfileInput) => ProfileInput;
+}
+
+export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promise<RolecallEnv> {
+  const [pgServer, ldap] = await Promise.all([
+    startPostgres({ version: options.pgVersion ?? 18, ...(options.pgSettings ? { settings: options.pgSettings } : {}) }),
+    startSlapd(),
+  ]);
+  const syncPassword = await installRolecall(pgServer);
 
   const dn: Record<string, string> = {};
   for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
@@ -152,6 +171,7 @@ export async function startRolecallEnv(options: { pgVersion?: PgVersion; profile
       await service.stopAll(500);
       history.close();
       await Promise.all([pgServer.stop(), ldap.stop()]);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,13 +5,6 @@ import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-e
 
 let env: RolecallEnv;
 
-beforeAll(async () => {
-  env = await startRolecallEnv({ pgVersion: 18 });
-});
-afterAll(async () => {
-  await env?.stop();
-});
-
 const counters = () => env.service.get('app')!.status().counters;
 
 async function roles(login: string): Promise<string[]> {
@@ -34,7 +27,14 @@ async function expectRejected(promise: Promise<unknown>, code: string): Promise<
   return e;
 }
 
-describe('end to end through the proxy (PostgreSQL 18, OpenLDAP)', () => {
+describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, OpenLDAP)', (pgVersion) => {
+  beforeAll(async () => {
+    env = await startRolecallEnv({ pgVersion });
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
   it('logs alice in as herself with the roles her directory groups give, nested ones included', async () => {
     const c = await env.connect('alice', USERS.alice, { application_name: 'e2e-test' });
     const r = await c.query('SELECT current_user, session_user, (SELECT count(*) FROM hr.employees)::int AS n');

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../harness/ports.js';
+
+// `npm run demo` as a user runs it: the real CLI, embedded PostgreSQL 18, the
+// built-in demo directory, and psql against the printed port.
+let demo: ChildProcessWithoutNullStreams;
+let port: number;
+const events: Record<string, unknown>[] = [];
+
+beforeAll(async () => {
+  port = await freePort();
+  demo = spawn(process.execPath, ['bin/rolecall.mjs', 'demo', '--json', '--port', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  demo.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: demo.stdout });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo not ready in 90 s: ${stderr}`)), 90_000);
+    demo.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${stderr}`)));
+    lines.on('line', (line) => {
+      const e = JSON.parse(line) as Record<string, unknown>;
+      events.push(e);
+      if (e.event === 'ready') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (demo && demo.exitCode === null) {
+    const exited = new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
+    demo.kill('SIGINT');
+    await exited;
+  }
+});
+
+function psql(user: string, password: string, sql: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('psql', ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=hr user=${user}`], {
+      env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+describe('npm run demo', () => {
+  it('prints one ready line with host and port', () => {
+    expect(events[0]).toMatchObject({ event: 'ready', host: '127.0.0.1', port });
+  });
+
+  it('lets alice in with both demo roles, the nested one included', async () => {
+    const r = await psql('alice', 'alice-pass', "select current_user, pg_has_role('heimdall-hr-data','member'), pg_has_role('heimdall-readonly','member'), count(*) from hr.employees");
+    expect(r).toEqual({ code: 0, out: 'alice|t|t|4\n' });
+  });
+
+  it.each([
+    ['bob', 'bob-pass', /not in any directory group/],
+    ['carol', 'carol-pass', /account is locked/],
+    ['postgres', 'postgres-pass', /refuses to log in as "postgres"/],
+    ['alice', 'wrong-pass', /password authentication failed/],
+  ])('denies %s with a message that says why', async (user, password, why) => {
+    const r = await psql(user, password, 'select 1');
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(why);
+  });
+
+  it('stops cleanly on Ctrl-C', async () => {
+    const exited = new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
+    demo.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+});
