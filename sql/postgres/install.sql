@@ -53,6 +53,20 @@ BEGIN
 END
 $install_roles$;
 
+-- The SCRAM verifier is a parameter of rolecall.sync_login: keep the sync
+-- account's statements and parameters out of the server log, even where
+-- log_statement = 'all' or log_min_duration_statement is set server-wide.
+DO $quiet_sync_log$
+BEGIN
+  ALTER ROLE rolecall_sync SET log_statement = 'none';
+  ALTER ROLE rolecall_sync SET log_min_duration_statement = -1;
+  ALTER ROLE rolecall_sync SET log_parameter_max_length = 0;
+  ALTER ROLE rolecall_sync SET log_parameter_max_length_on_error = 0;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'could not turn statement logging off for rolecall_sync (%): with log_statement=all the server log will show SCRAM verifiers (never passwords)', SQLERRM;
+END
+$quiet_sync_log$;
+
 CREATE SCHEMA IF NOT EXISTS rolecall AUTHORIZATION rolecall_owner;
 ALTER SCHEMA rolecall OWNER TO rolecall_owner;
 REVOKE ALL ON SCHEMA rolecall FROM PUBLIC;

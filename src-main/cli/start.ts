@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/log.js';
@@ -36,7 +37,10 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
     if (!p) throw new UsageError(`no profile "${id}" in ${configPath} (it has: ${loaded.config.profiles.map((x) => x.id).join(', ') || 'none'})`);
     return p;
   });
-  if (profiles.length === 0) throw new UsageError(`${configPath} has no profiles: add one (see README, "Configuration")`);
+  if (profiles.length === 0) {
+    const why = existsSync(configPath) ? 'has no profiles' : 'does not exist';
+    throw new UsageError(`${configPath} ${why}: write one (README, "Configuration") or pass --config FILE`);
+  }
 
   const logger = createLogger();
   const historyPath = values.history ?? path.join(path.dirname(configPath), 'history.sqlite3');

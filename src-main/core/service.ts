@@ -67,7 +67,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     const proxy = new ProfileProxy(profile, {
       directory,
       sync,
-      logger: this.logger.child({ profile: profile.id }),
+      logger: this.logger,
       tlsDir: this.options.tlsDir,
       ...(this.options.history ? { history: this.options.history } : {}),
     });
@@ -104,10 +104,18 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
   }
 
   private async secret(profile: Profile, name: 'ldap-bind' | 'sync'): Promise<string> {
-    const value = await this.options.secrets.get(profile.id, name);
-    if (value) return value;
     const what = name === 'ldap-bind' ? 'directory service-account password' : 'sync-account password';
     const env = name === 'ldap-bind' ? 'ROLECALL_LDAP_BIND_PASSWORD' : 'ROLECALL_SYNC_PASSWORD';
+    let value: string | null;
+    try {
+      value = await this.options.secrets.get(profile.id, name);
+    } catch (e) {
+      throw new StartError(
+        `cannot read the ${what} of profile "${profile.id}": ${e instanceof Error ? e.message : String(e)}. Unlock the OS keychain, or set ${env} for headless use`,
+        profile.id,
+      );
+    }
+    if (value) return value;
     throw new StartError(
       `profile "${profile.id}" has no ${what}: run \`rolecall secrets set ${profile.id} ${name}\` (stored in the OS keychain) or set ${env}`,
       profile.id,

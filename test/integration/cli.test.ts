@@ -1,0 +1,138 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
+import { freePort, tempDir } from '../harness/ports.js';
+
+// The headless host as a user runs it: bin/rolecall.mjs in a child process.
+let env: RolecallEnv;
+let dir: string;
+let configFile: string;
+let port: number;
+
+function cli(args: string[], extraEnv: Record<string, string> = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['bin/rolecall.mjs', ...args], { env: { ...process.env, ...extraEnv } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.stdin.end(stdin ?? '');
+  });
+}
+
+beforeAll(async () => {
+  env = await startRolecallEnv({ pgVersion: 18 });
+  dir = tempDir('cli');
+  mkdirSync(path.join(dir, 'cfg'));
+  configFile = path.join(dir, 'cfg', 'config.json');
+  port = await freePort();
+  const profile = { ...env.profile, id: 'cli', listen: { ...env.profile.listen, port } };
+  writeFileSync(configFile, JSON.stringify({ version: 1, profiles: [profile] }, null, 2));
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('rolecall CLI', () => {
+  it('validates a profile file and names the fields that are wrong', async () => {
+    expect(await cli(['profiles', 'validate', configFile])).toMatchObject({ code: 0, stdout: expect.stringMatching(/OK, 1 profile/) });
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ version: 1, profiles: [{ id: 'Bad Id', name: 'x', listen: { port: 'five' } }] }));
+    const r = await cli(['profiles', 'validate', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/profiles\.0\.id/);
+    expect(r.stderr).toMatch(/profiles\.0\.listen\.port/);
+  });
+
+  it('refuses a secret written into a profile file and points to the keychain', async () => {
+    const withSecret = path.join(dir, 'secret.json');
+    const profile = { ...env.profile, directory: { ...env.profile.directory, bindPassword: 'oops' } };
+    writeFileSync(withSecret, JSON.stringify({ version: 1, profiles: [profile] }));
+    const r = await cli(['profiles', 'validate', withSecret]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/keychain/);
+    expect(r.stderr).not.toContain('oops');
+  });
+
+  it('prints the install script', async () => {
+    const r = await cli(['sql', 'install']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/CREATE OR REPLACE FUNCTION rolecall\.sync_login/);
+  });
+
+  it('explains a usage error with exit code 2', async () => {
+    const r = await cli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('says which secret is missing when starting without it', async () => {
+    const r = await cli(['start', '--config', configFile], { ROLECALL_LDAP_BIND_PASSWORD: '', ROLECALL_SYNC_PASSWORD: '', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' });
+    expect(r.stderr).toMatch(/directory service-account password of profile "cli"/);
+    expect(r.stderr).toMatch(/ROLECALL_LDAP_BIND_PASSWORD/);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cli: /);
+  });
+
+  it('starts, reports status, serves psql, keeps history, and drains on SIGTERM', async () => {
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['bin/rolecall.mjs', 'start', '--config', configFile, '--json'], {
+      env: { ...process.env, ROLECALL_LDAP_BIND_PASSWORD: env.ldap.servicePassword, ROLECALL_SYNC_PASSWORD: env.syncPassword, ROLECALL_LOG_LEVEL: 'warn' },
+    });
+    const lines = createInterface({ input: child.stdout });
+    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      lines.on('line', (l) => {
+        const e = JSON.parse(l) as Record<string, unknown>;
+        if (e.event === 'listening') resolve(e);
+      });
+    });
+    expect(listening).toMatchObject({ profile: 'cli', port });
+
+    const status = await cli(['status', '--config', configFile]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`cli\\s+running\\s+127\\.0\\.0\\.1:${port}`));
+
+    // A second instance on the same port: an error that names the port, never another port.
+    const clash = await cli(['start', '--config', configFile], { ROLECALL_LDAP_BIND_PASSWORD: 'x', ROLECALL_SYNC_PASSWORD: 'x' });
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
+
+    const c = await new Promise<{ code: number; out: string }>((resolve) => {
+      const p = spawn('psql', ['-X', '-At', '-c', 'select current_user', `host=127.0.0.1 port=${port} dbname=app user=alice application_name=cli-test`], {
+        env: { PATH: process.env.PATH ?? '', PGPASSWORD: USERS.alice },
+      });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    });
+    expect(c).toEqual({ code: 0, out: 'alice\n' });
+
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+
+    const history = await cli(['history', '--config', configFile, '--json', '--login', 'alice']);
+    expect(history.code).toBe(0);
+    const rows = history.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows[0]).toMatchObject({ outcome: 'success', canonicalLogin: 'alice', applicationName: 'cli-test' });
+    const csv = await cli(['history', '--config', configFile, '--csv']);
+    expect(csv.stdout.split('\n')[0]).toMatch(/login/);
+    expect((await cli(['status', '--config', configFile])).code).toBe(3);
+  });
+
+  it('stores a secret in the OS keychain from stdin', async () => {
+    if (process.env.ROLECALL_TEST_KEYRING !== '1') throw new Error('run under test/keyring-session.sh (npm test does)');
+    expect((await cli(['secrets', 'set', 'cli', 'sync'], {}, 'from-stdin\n')).code).toBe(0);
+    expect(await cli(['secrets', 'has', 'cli', 'sync'])).toMatchObject({ code: 0, stdout: 'yes\n' });
+    expect((await cli(['secrets', 'delete', 'cli', 'sync'])).code).toBe(0);
+    expect((await cli(['secrets', 'has', 'cli', 'sync'])).code).toBe(1);
+  });
+});
+
