@@ -257,13 +257,15 @@ export class ProfileProxy extends EventEmitter {
   /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
   async revokeLogin(login: string, reason: string): Promise<void> {
     this.authenticator.forget(login);
-    await this.deps.sync.revokeLogin(login, reason);
     const error = new ClientError({
       sqlstate: SqlState.invalidAuthorization,
       message: `Rolecall revoked access for "${login}": ${reason}`,
       hint: 'Ask to be added back to a database access group, then connect again.',
     });
-    for (const s of this.sessions) if (s.info.login === login) s.revoke(error);
+    const affected = [...this.sessions].filter((s) => s.info.login === login);
+    for (const s of affected) s.prepareRevoke(error);
+    await this.deps.sync.revokeLogin(login, reason);
+    for (const s of affected) s.revoke(error);
   }
 
   private accept(socket: net.Socket): void {

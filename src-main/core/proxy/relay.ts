@@ -7,6 +7,8 @@ export interface RelayResult {
 }
 
 export interface RelayHandle {
+  /** The message to send if the server closes from now on (e.g. while access is being revoked). */
+  setFinalMessage(message: Buffer): void;
   /** Ends the session: the closing message is sent after the last complete upstream message. */
   close(finalMessage?: Buffer): void;
   readonly done: Promise<RelayResult>;
@@ -63,8 +65,11 @@ export function relay(client: Duplex, upstream: Duplex): RelayHandle {
   return {
     bytes,
     done,
-    close(message?: Buffer) {
+    setFinalMessage(message: Buffer) {
       finalMessage = message;
+    },
+    close(message?: Buffer) {
+      finalMessage = message ?? finalMessage;
       // Ending our side makes the server finish its current message and close.
       upstream.end();
       // A server that does not close in time is cut; no message then, as we may be mid-message.

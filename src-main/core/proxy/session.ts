@@ -139,6 +139,14 @@ export class ClientSession {
     }
   }
 
+  /**
+   * Access is about to be revoked: the database will end this backend, and the
+   * client must then read why. Set before the revocation so no close is missed.
+   */
+  prepareRevoke(error: ClientError): void {
+    this.relayHandle?.setFinalMessage(errorResponse(error));
+  }
+
   /** Access revoked (revalidation): close after the current server message with a clear FATAL. */
   revoke(error: ClientError): void {
     this.revoked = error;
