@@ -67,6 +67,19 @@ describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, O
     expect(after.cacheHits).toBe(before.cacheHits + 1);
   });
 
+  it('re-checks the directory once when the database rejects a cached password (28P01 after a cache hit)', async () => {
+    await (await env.connect('alice', USERS.alice)).end();
+    await env.pg.query(`ALTER ROLE alice PASSWORD 'changed-behind-our-back'`);
+    const before = counters();
+    const c = await env.connect('alice', USERS.alice);
+    expect((await c.query('select current_user')).rows[0].current_user).toBe('alice');
+    await c.end();
+    const after = counters();
+    expect(after.cacheHits).toBe(before.cacheHits + 1);
+    expect(after.directoryCalls).toBe(before.directoryCalls + 1);
+    expect(after.syncCalls).toBe(before.syncCalls + 1);
+  });
+
   it('rejects a wrong password and an unknown user with the same 28P01 message', async () => {
     const wrong = await expectRejected(env.connect('alice', 'not-her-password'), '28P01');
     const unknown = await expectRejected(env.connect('nobody', 'whatever'), '28P01');
