@@ -70,6 +70,8 @@ describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, O
   it('re-checks the directory once when the database rejects a cached password (28P01 after a cache hit)', async () => {
     await (await env.connect('alice', USERS.alice)).end();
     await env.pg.query(`ALTER ROLE alice PASSWORD 'changed-behind-our-back'`);
+    // A kept (pooled) server connection would still be reused; drop them to reach the database's check.
+    env.service.get('app')!.pool.drainLogin('alice');
     const before = counters();
     const c = await env.connect('alice', USERS.alice);
     expect((await c.query('select current_user')).rows[0].current_user).toBe('alice');

@@ -110,6 +110,20 @@ export const cacheSchema = z.object({
   passwordValidForSeconds: z.number().int().min(60).max(30 * 86_400).default(8 * 3600),
 });
 
+export const poolSchema = z.object({
+  /**
+   * How long a server connection is kept after its client left cleanly, for the
+   * next client of the same login, password, database and parameters; 0 turns reuse off.
+   * Every client is still authenticated first. A kept connection outlives a
+   * password changed in the database behind Rolecall's back (as PgBouncer's do);
+   * Rolecall's own revocation drains it.
+   */
+  idleSeconds: z.number().int().min(0).max(3600).default(30),
+  maxIdlePerKey: z.number().int().min(0).max(100).default(4),
+  /** Run before a kept connection is reused (PgBouncer's server_reset_query). */
+  resetQuery: z.string().min(1).max(1000).default('DISCARD ALL'),
+});
+
 export const revalidateSchema = z.object({
   /** How often logins with open sessions are re-checked against the directory; 0 turns it off. */
   intervalSeconds: z.number().int().min(0).max(86_400).default(300),
@@ -126,6 +140,7 @@ export const profileSchema = z
     listen: listenSchema,
     cache: cacheSchema.default({ ttlSeconds: 600, negativeTtlSeconds: 30, passwordValidForSeconds: 8 * 3600 }),
     revalidate: revalidateSchema.default({ intervalSeconds: 300 }),
+    pool: poolSchema.default({ idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' }),
     /** Role names are case-sensitive in PostgreSQL; AD logins are not. */
     loginCase: z.enum(['lower', 'preserve']).default('lower'),
   })

@@ -13,6 +13,8 @@ import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
 import { connectUpstream, type UpstreamConnection, type UpstreamLogin, type UpstreamTarget } from './upstream.js';
+import { UpstreamPool } from './upstream-pool.js';
+import { ScramKeyStore } from '../sync/scram-key-cache.js';
 
 export interface ProxyDirectory extends DirectoryPort {
   lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
@@ -89,6 +91,9 @@ export class ListenError extends Error {
  */
 export class ProfileProxy extends EventEmitter {
   readonly authenticator: Authenticator;
+  /** Server connections kept between clients of the same login (profile.pool). */
+  readonly pool: UpstreamPool;
+  private readonly scramKeys: ScramKeyStore;
   private readonly server: net.Server;
   private readonly sessions = new Set<ClientSession>();
   private readonly cancels = new CancelRegistry<UpstreamTarget>();
@@ -100,6 +105,7 @@ export class ProfileProxy extends EventEmitter {
   private state: ProxyState = 'stopped';
   private lastError: string | null = null;
   private readonly tally = { accepted: 0, succeeded: 0, denied: 0, failed: 0 };
+  private readonly maxAwaitingStartup: number;
 
   constructor(
     readonly profile: Profile,
@@ -135,12 +141,23 @@ export class ProfileProxy extends EventEmitter {
       revoke: (login, reason) => this.revokeLogin(login, reason),
       logger: deps.logger,
     });
+    // Derived SCRAM keys and kept connections live no longer than a cached login.
+    this.scramKeys = new ScramKeyStore(profile.cache.ttlSeconds * 1000);
+    this.pool = new UpstreamPool(
+      { ...profile.pool, maxLifetimeSeconds: Math.max(profile.cache.ttlSeconds, 60) },
+      (login, signal) =>
+        connectUpstream(this.target, { ...login, scramKeyCache: this.scramKeys.forLogin(login.user, login.password) }, { signal, logger: deps.logger }),
+      deps.logger,
+    );
     this.host = this.createHost();
     this.server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) =>
       this.accept(socket),
     );
-    // Bounded memory under a flood of half-open sockets; real clients are limited at startup (53300).
-    this.server.maxConnections = Math.max(profile.listen.maxClients * 2, profile.listen.maxClients + 100);
+    // Sockets that have not sent a startup packet yet are capped on their own (oldest evicted, see accept),
+    // so a flood of idle sockets cannot lock real clients out; real clients are limited at startup (53300).
+    this.maxAwaitingStartup = Math.max(profile.listen.maxClients, 100);
+    // A backstop only: bounded memory even if authenticating clients pile up.
+    this.server.maxConnections = profile.listen.maxClients * 2 + this.maxAwaitingStartup;
   }
 
   async start(): Promise<void> {
@@ -157,6 +174,7 @@ export class ProfileProxy extends EventEmitter {
             : await ensureLocalCertificate(this.deps.tlsDir);
         this.tlsContext = loadSecureContext(files);
       }
+      this.pool.reopen();
       await this.listen();
       this.revalidator.start();
       this.state = 'running';
@@ -210,6 +228,7 @@ export class ProfileProxy extends EventEmitter {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const s of this.sessions) s.destroy();
+    this.pool.close();
     await closed;
     await Promise.allSettled([this.deps.directory.close(), this.deps.sync.close()]);
     this.state = 'stopped';
@@ -257,6 +276,8 @@ export class ProfileProxy extends EventEmitter {
   /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
   async revokeLogin(login: string, reason: string): Promise<void> {
     this.authenticator.forget(login);
+    this.pool.drainLogin(login);
+    this.scramKeys.forgetLogin(login);
     const error = new ClientError({
       sqlstate: SqlState.invalidAuthorization,
       message: `Rolecall revoked access for "${login}": ${reason}`,
@@ -270,9 +291,26 @@ export class ProfileProxy extends EventEmitter {
 
   private accept(socket: net.Socket): void {
     this.tally.accepted++;
+    this.evictIdleIfCrowded();
     const session = new ClientSession(socket, this.host);
     this.sessions.add(session);
     void session.run();
+  }
+
+  /**
+   * Too many sockets that have sent nothing usable yet: close the oldest one. A
+   * real client sends its startup packet within milliseconds, so only sockets
+   * that sat idle longest are lost, never a client that is logging in.
+   */
+  private evictIdleIfCrowded(): void {
+    let waiting = 0;
+    let oldest: ClientSession | undefined;
+    for (const s of this.sessions) {
+      if (!s.awaitingStartup) continue;
+      waiting++;
+      oldest ??= s;
+    }
+    if (oldest && waiting >= this.maxAwaitingStartup) oldest.destroy();
   }
 
   private emitStatus(): void {
@@ -289,15 +327,24 @@ export class ProfileProxy extends EventEmitter {
       return proxy.tlsContext;
     },
     authenticate: (login, password, info) => this.authenticator.authenticate(login, password, info),
-    forgetLogin: (login) => this.authenticator.forget(login),
-    connectUpstream: (login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection> =>
-      connectUpstream(this.target, login, { signal, logger: this.deps.logger }),
+    forgetLogin: (login) => {
+      this.authenticator.forget(login);
+      this.pool.drainLogin(login);
+      this.scramKeys.forgetLogin(login);
+    },
+    connectUpstream: (login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection> => this.pool.acquire(login, signal),
+    ...(this.pool.enabled ? { releaseUpstream: (upstream: UpstreamConnection) => this.pool.release(upstream) } : {}),
     cancel: (packet) => {
       const target = this.cancels.find(packet);
       if (target) void forwardCancel(target, packet, { logger: this.deps.logger });
     },
     registerBackend: (pid, key) => this.cancels.add(pid, key, this.target),
-    isFull: () => this.sessions.size > this.profile.listen.maxClients,
+    // Only clients past their startup packet count: idle sockets are capped apart (evictIdleIfCrowded).
+    isFull: () => {
+      let clients = 0;
+      for (const s of this.sessions) if (!s.awaitingStartup) clients++;
+      return clients > this.profile.listen.maxClients;
+    },
     recorded: (info, outcome, error) => {
       if (outcome === 'success') this.tally.succeeded++;
       else if (outcome === 'denied') this.tally.denied++;

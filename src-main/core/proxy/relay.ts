@@ -4,6 +4,26 @@ export interface RelayResult {
   bytesFromClient: number;
   bytesToClient: number;
   error?: Error;
+  /**
+   * The client ended with a Terminate and EOF and the server connection was
+   * left open, detached and paused, for the caller to reset and reuse (or close).
+   */
+  upstreamKept?: boolean;
+}
+
+export interface RelayOptions {
+  /** Keep the server connection when the client leaves with a Terminate (see RelayResult.upstreamKept). */
+  keepUpstreamOnTerminate?: boolean;
+}
+
+/** The client's Terminate message: 'X', length 4. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+/** A Terminate not followed by EOF within this time was not the client's goodbye after all. */
+const TERMINATE_HOLD_MS = 5000;
+
+function endsWithTerminate(chunk: Buffer): boolean {
+  const n = chunk.length;
+  return n >= 5 && chunk[n - 5] === 0x58 && chunk[n - 4] === 0 && chunk[n - 3] === 0 && chunk[n - 2] === 0 && chunk[n - 1] === 4;
 }
 
 export interface RelayHandle {
@@ -22,43 +42,100 @@ export interface RelayHandle {
  * optionally after one message of ours (e.g. "access revoked"), which is safe
  * because the server only closes between messages.
  */
-export function relay(client: Duplex, upstream: Duplex): RelayHandle {
+export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = {}): RelayHandle {
   const bytes = { fromClient: 0, toClient: 0 };
   let finalMessage: Buffer | undefined;
   let firstError: Error | undefined;
   let settle!: (r: RelayResult) => void;
   const done = new Promise<RelayResult>((r) => (settle = r));
+  const keepOnTerminate = options.keepUpstreamOnTerminate === true;
+  let closing = false;
+  let kept = false;
+  // A trailing Terminate is held back until EOF shows it was the client's last message.
+  let heldTerminate = false;
+  let holdTimer: NodeJS.Timeout | undefined;
+  const releaseHeld = () => {
+    if (!heldTerminate) return;
+    heldTerminate = false;
+    clearTimeout(holdTimer);
+    upstream.write(TERMINATE);
+  };
 
-  client.on('data', (c: Buffer) => (bytes.fromClient += c.length));
-  upstream.on('data', (c: Buffer) => (bytes.toClient += c.length));
-  client.pipe(upstream);
-  upstream.pipe(client, { end: false });
+  // Two hand-written pipes: one listener per chunk does the counting and the
+  // forwarding, with the same backpressure as stream.pipe.
+  const fromClient = (c: Buffer) => {
+    bytes.fromClient += c.length;
+    if (heldTerminate) releaseHeld();
+    if (keepOnTerminate && !closing && endsWithTerminate(c)) {
+      heldTerminate = true;
+      holdTimer = setTimeout(releaseHeld, TERMINATE_HOLD_MS);
+      holdTimer.unref();
+      if (c.length === 5) return;
+      c = c.subarray(0, c.length - 5);
+    }
+    if (!upstream.write(c)) client.pause();
+  };
+  const fromUpstream = (c: Buffer) => {
+    bytes.toClient += c.length;
+    if (!client.write(c)) upstream.pause();
+  };
+  const resumeClient = () => client.resume();
+  const resumeUpstream = () => upstream.resume();
+  client.on('data', fromClient);
+  upstream.on('data', fromUpstream);
+  upstream.on('drain', resumeClient);
+  client.on('drain', resumeUpstream);
 
-  upstream.once('end', () => {
+  const onUpstreamEnd = () => {
     if (finalMessage) client.end(finalMessage);
     else client.end();
-  });
+  };
+  upstream.once('end', onUpstreamEnd);
   const fail = (e: Error) => {
     firstError ??= e;
     client.destroy();
-    upstream.destroy();
+    if (!kept) upstream.destroy();
   };
   client.on('error', fail);
   upstream.on('error', fail);
 
   let closed = 0;
   const onClose = () => {
-    if (++closed === 1) {
+    if (++closed === 1 && !kept) {
       // One side is gone: give the other a moment to flush, then make sure it goes too.
       setTimeout(() => {
         client.destroy();
         upstream.destroy();
       }, 5000).unref();
     }
-    if (closed === 2) settle({ bytesFromClient: bytes.fromClient, bytesToClient: bytes.toClient, error: firstError });
+    if (closed === 2 || (kept && closed === 1)) {
+      settle({ bytesFromClient: bytes.fromClient, bytesToClient: bytes.toClient, error: firstError, ...(kept ? { upstreamKept: true } : {}) });
+    }
   };
   client.once('close', onClose);
   upstream.once('close', onClose);
+
+  /** Terminate + EOF: hand the server connection back untouched (it never saw the Terminate). */
+  const keepUpstream = () => {
+    kept = true;
+    clearTimeout(holdTimer);
+    upstream.off('data', fromUpstream);
+    upstream.off('drain', resumeClient);
+    upstream.off('end', onUpstreamEnd);
+    upstream.off('error', fail);
+    upstream.off('close', onClose);
+    client.off('drain', resumeUpstream);
+    upstream.pause();
+    client.end();
+  };
+  client.once('end', () => {
+    const usable = heldTerminate && !closing && !upstream.destroyed && !upstream.readableEnded && upstream.writable;
+    if (usable) keepUpstream();
+    else {
+      releaseHeld();
+      upstream.end();
+    }
+  });
   client.resume();
   upstream.resume();
 
@@ -69,6 +146,9 @@ export function relay(client: Duplex, upstream: Duplex): RelayHandle {
       finalMessage = message;
     },
     close(message?: Buffer) {
+      closing = true;
+      if (kept) return;
+      releaseHeld();
       finalMessage = message ?? finalMessage;
       // Ending our side makes the server finish its current message and close.
       upstream.end();

@@ -43,6 +43,8 @@ export interface SessionHost {
   authenticate(typedLogin: string, password: string, clientInfo: Record<string, unknown>): Promise<AuthResult>;
   forgetLogin(login: string): void;
   connectUpstream(login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection>;
+  /** Present when the host reuses server connections: takes one back after its client left with a Terminate. */
+  releaseUpstream?(upstream: UpstreamConnection): void;
   /** A CancelRequest for one of our sessions: forward it; unknown keys are ignored. */
   cancel(packet: Buffer): void;
   registerBackend(pid: number, key: Buffer): () => void;
@@ -76,6 +78,7 @@ export class ClientSession {
   private relayHandle: RelayHandle | null = null;
   private outcomeRecorded = false;
   private revoked: ClientError | null = null;
+  private startupReceived = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -98,6 +101,11 @@ export class ClientSession {
     };
   }
 
+  /** True until a StartupMessage arrived: such a socket cost nothing yet, so a flood of them may be evicted. */
+  get awaitingStartup(): boolean {
+    return !this.startupReceived && !this.socket.destroyed;
+  }
+
   get relaying(): boolean {
     return this.relayHandle !== null;
   }
@@ -112,11 +120,16 @@ export class ClientSession {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on('error', () => undefined); // errors surface as close; logged below where they matter
+    // A client that leaves mid-authentication must not leave a server connection behind.
+    socket.once('close', () => this.abort.abort());
     this.deadline = setTimeout(() => this.onDeadline(), this.host.profile.listen.authTimeoutMs);
     this.reader.attach(socket);
     try {
       const startup = await this.negotiate();
-      if (startup) await this.authenticateAndConnect(startup);
+      if (startup) {
+        this.startupReceived = true;
+        await this.authenticateAndConnect(startup);
+      }
       if (!this.relayHandle) this.finish();
     } catch (e) {
       if (e instanceof ProtocolClose) {
@@ -318,6 +331,11 @@ export class ClientSession {
       } else throw e;
     }
     this.info.authLatencyMs = Date.now() - started;
+    if (this.abort.signal.aborted) {
+      // The client hung up (or the deadline passed) while the database said yes: nobody to relay to.
+      upstream.socket.destroy();
+      throw new ProtocolClose(null);
+    }
     this.info.login = auth.login;
     this.info.groups = auth.groups;
     this.info.cacheHit = auth.cacheHit;
@@ -365,9 +383,10 @@ export class ClientSession {
     if (leftover.length > 0) upstream.socket.write(leftover);
     const unregister = upstream.backendKey ? this.host.registerBackend(upstream.backendKey.pid, upstream.backendKey.key) : () => undefined;
     this.record('success', null);
-    this.relayHandle = relay(client, upstream.socket);
+    this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined });
     void this.relayHandle.done.then((r) => {
       unregister();
+      if (r.upstreamKept) this.host.releaseUpstream?.(upstream);
       this.info.bytesFromClient = r.bytesFromClient + leftover.length;
       this.info.bytesToClient = r.bytesToClient + upstream.greeting.length;
       this.finish();

@@ -25,7 +25,11 @@ export interface ScramKeys {
   serverKey: Buffer;
 }
 
+/** Counts PBKDF2 runs (the slow part of SCRAM): the perf guard asserts warm reconnects make none. */
+export const scramWork = { pbkdf2Runs: 0 };
+
 export function deriveScramKeys(password: string, salt: Buffer, iterations: number): ScramKeys {
+  scramWork.pbkdf2Runs++;
   const saltedPassword = pbkdf2Sync(normalizePassword(password), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', saltedPassword).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();

@@ -1,0 +1,20 @@
+/** Messages between the bench runner and the proxy child (bench/proxy-child.ts). */
+import type { ProfileInput } from '../src-main/core/profiles/schema.js';
+import type { AuthCounters } from '../src-main/core/sync/authenticator.js';
+import type { UpstreamPoolCounters } from '../src-main/core/proxy/upstream-pool.js';
+
+export type ChildRequest =
+  | { type: 'start'; profile: ProfileInput; bindPassword: string; syncPassword: string; tlsDir: string }
+  | { type: 'status'; gc?: boolean }
+  | { type: 'stop' };
+
+export interface ChildStatus {
+  type: 'status';
+  rssBytes: number;
+  auth: AuthCounters | null;
+  pool: (UpstreamPoolCounters & { idle: number }) | null;
+  pbkdf2Runs: number;
+  sessions: number;
+}
+
+export type ChildReply = { type: 'started' } | { type: 'stopped' } | { type: 'error'; message: string } | ChildStatus;

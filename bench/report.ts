@@ -1,0 +1,56 @@
+import { round } from './stats.js';
+
+export interface Target {
+  id: string;
+  what: string;
+  target: string;
+  measured: string;
+  holds: boolean;
+}
+
+export interface Results {
+  startedAt: string;
+  durationSeconds: number;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; loadAverageBefore: number[]; loadAverageAfter: number[]; node: string; postgres: string; pgbouncer: string };
+  settings: { rounds: number; secondsPerRun: number; note: string };
+  selectOnly: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
+  connectPerTransaction: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
+  login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
+  idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
+  copyOut: { megabytes: number; runsMs: Record<'direct' | 'pgbouncer' | 'rolecall', number[]>; mbPerSecond: Record<'direct' | 'pgbouncer' | 'rolecall', number> };
+  proxyWork: { upstreamOpened: number; upstreamReused: number; directoryCalls: number; syncCalls: number; pbkdf2Runs: number };
+  targets: Target[];
+}
+
+const fmt = (n: number, d = 0) => round(n, d).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+export function toMarkdown(r: Results): string {
+  const a = r.selectOnly;
+  const b = r.connectPerTransaction;
+  const c = r.copyOut.mbPerSecond;
+  const lines = [
+    `Measured ${r.startedAt} on ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, Node ${r.machine.node}, ${r.machine.postgres}, ${r.machine.pgbouncer};`,
+    `load average before/after: ${r.machine.loadAverageBefore.map((x) => x.toFixed(2)).join(' ')} / ${r.machine.loadAverageAfter.map((x) => x.toFixed(2)).join(' ')}.`,
+    `${r.settings.rounds} alternating rounds × ${r.settings.secondsPerRun} s per pgbench run; medians. ${r.settings.note}`,
+    '',
+    '| Measure | direct | PgBouncer | Rolecall | Rolecall ÷ PgBouncer | Rolecall ÷ direct |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| (a) select-only, 8 persistent clients (\`pgbench -S -c 8 -j 2\`), TPS | ${fmt(a.direct.median)} | ${fmt(a.pgbouncer.median)} | ${fmt(a.rolecall.median)} | ${fmt(a.rolecall.median / a.pgbouncer.median, 2)}× | ${fmt(a.rolecall.median / a.direct.median, 2)}× |`,
+    `| (b) connect per transaction (\`pgbench -S -C -c 4 -j 2\`), TPS | ${fmt(b.direct.median)} | ${fmt(b.pgbouncer.median)} | ${fmt(b.rolecall.median)} | ${fmt(b.rolecall.median / b.pgbouncer.median, 2)}× | ${fmt(b.rolecall.median / b.direct.median, 2)}× |`,
+    `| (e) COPY ${fmt(r.copyOut.megabytes)} MB out (psql \`\\copy … to /dev/null\`), MB/s | ${fmt(c.direct)} | ${fmt(c.pgbouncer)} | ${fmt(c.rolecall)} | ${fmt(c.rolecall / c.pgbouncer, 2)}× | ${fmt(c.rolecall / c.direct, 2)}× |`,
+    '',
+    '| Measure | Rolecall |',
+    '|---|---:|',
+    `| (c) cold login (directory bind + groups + sync + server login), p50 / p95 over ${r.login.coldSamples} new users | ${fmt(r.login.coldP50Ms, 1)} ms / ${fmt(r.login.coldP95Ms, 1)} ms |`,
+    `| warm login through Rolecall (cache hit, pooled server connection), p50 | ${fmt(r.login.warmP50Ms, 1)} ms |`,
+    `| direct login to PostgreSQL (TLS + SCRAM), p50 | ${fmt(r.login.directP50Ms, 1)} ms |`,
+    `| (d) proxy RSS with ${fmt(r.idleClients.clients)} idle authenticated clients (idle: ${fmt(r.idleClients.baselineRssMb)} MB) | ${fmt(r.idleClients.rssMb)} MB (${fmt(r.idleClients.perClientKb)} KB per client) |`,
+    `| work during (b): server connections opened / reused; directory calls; syncs; PBKDF2 runs | ${fmt(r.proxyWork.upstreamOpened)} / ${fmt(r.proxyWork.upstreamReused)}; ${r.proxyWork.directoryCalls}; ${r.proxyWork.syncCalls}; ${r.proxyWork.pbkdf2Runs} |`,
+    '',
+    '| Target | Wanted | Measured | Holds |',
+    '|---|---|---|---|',
+    ...r.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.holds ? 'yes' : '**no**'} |`),
+    '',
+  ];
+  return lines.join('\n');
+}

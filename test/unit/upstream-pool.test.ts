@@ -1,0 +1,164 @@
+import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { planReset, ResetReader } from '../../src-main/core/proxy/upstream-reset.js';
+import { UpstreamPool } from '../../src-main/core/proxy/upstream-pool.js';
+import { relay } from '../../src-main/core/proxy/relay.js';
+import type { UpstreamConnection, UpstreamLogin } from '../../src-main/core/proxy/upstream.js';
+import { ScramKeyStore } from '../../src-main/core/sync/scram-key-cache.js';
+
+/** A backend message: type, int32 length, body. */
+function msg(type: string, body: string | Buffer = ''): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 'latin1');
+  head.writeInt32BE(b.length + 4, 1);
+  return Buffer.concat([head, b]);
+}
+
+const ready = (status: string) => msg('Z', status);
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+describe('reset of a kept server connection (upstream-reset)', () => {
+  const plan = planReset('DISCARD ALL', 'a1b2c3');
+  const discardOk = Buffer.concat([msg('C', 'DISCARD ALL\0'), msg('S', 'application_name\0psql\0'), ready('I')]);
+
+  it('sends the sentinel query first, then the reset query', () => {
+    const text = plan.request.toString('latin1');
+    expect(text.indexOf("SELECT 'a1b2c3'::text AS rolecall_reset")).toBeGreaterThan(0);
+    expect(text.indexOf('DISCARD ALL')).toBeGreaterThan(text.indexOf('a1b2c3'));
+    expect(plan.request.filter((b) => b === 0x51).length).toBe(2); // two Query messages
+  });
+
+  it('accepts sentinel + successful reset ending idle, after leftovers of the old client, in any chunking', () => {
+    const leftovers = Buffer.concat([msg('D', 'old row'), msg('C', 'SELECT 1\0'), ready('I')]);
+    const all = Buffer.concat([leftovers, plan.sentinelReply, discardOk]);
+    for (const size of [1, 3, 7, all.length]) {
+      const reader = new ResetReader(plan);
+      const verdicts: string[] = [];
+      for (let i = 0; i < all.length; i += size) verdicts.push(reader.push(all.subarray(i, i + size)));
+      expect(verdicts.at(-1), `chunks of ${size}`).toBe('ok');
+      expect(verdicts.slice(0, -1).every((v) => v === 'incomplete')).toBe(true);
+    }
+  });
+
+  it('refuses a reset that failed, a transaction left open, or bytes after the last ReadyForQuery', () => {
+    const failed = Buffer.concat([plan.sentinelReply, msg('E', 'SERROR\0C25001\0Mcannot run inside a transaction block\0\0'), ready('I')]);
+    expect(new ResetReader(plan).push(failed)).toBe('bad');
+    // BEGIN; then quit: the sentinel runs inside the transaction, so ReadyForQuery says 'T', never 'I'.
+    const inTransaction = Buffer.concat([msg('T', 'x'), msg('C', 'SELECT 1\0'), ready('T')]);
+    expect(new ResetReader(plan).push(inTransaction)).toBe('bad');
+    expect(new ResetReader(plan).push(Buffer.concat([plan.sentinelReply, discardOk, msg('N', 'late')]))).toBe('bad');
+    expect(new ResetReader(plan).push(Buffer.concat([plan.sentinelReply, msg('C', 'DISCARD ALL\0'), ready('E')]))).toBe('bad');
+  });
+
+  it('waits while the sentinel has not come back (another token is not the sentinel)', () => {
+    const other = planReset('DISCARD ALL', 'ffffff');
+    expect(new ResetReader(plan).push(Buffer.concat([other.sentinelReply, discardOk]))).toBe('incomplete');
+  });
+});
+
+describe('SCRAM key store', () => {
+  it('gives one key cache per login and password, forgets logins, expires and stays bounded', () => {
+    let now = 0;
+    const store = new ScramKeyStore(1000, 2, () => now);
+    const a = store.forLogin('alice', 'pw1');
+    expect(store.forLogin('alice', 'pw1')).toBe(a);
+    expect(store.forLogin('alice', 'pw2')).not.toBe(a);
+    expect(store.forLogin('bob', 'pw1')).not.toBe(a);
+    expect(store.size).toBe(2); // bounded: the oldest went
+    store.forgetLogin('bob');
+    expect(store.size).toBe(1);
+    const c = store.forLogin('carol', 'pw');
+    now = 1000;
+    expect(store.forLogin('carol', 'pw')).not.toBe(c);
+    expect(new ScramKeyStore(0).forLogin('alice', 'pw1')).toBeUndefined();
+  });
+});
+
+describe('upstream pool keys', () => {
+  it('never hands a connection to another login, password, database or parameter set', async () => {
+    const opened: UpstreamLogin[] = [];
+    const pool = new UpstreamPool({ idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' }, async (login) => {
+      opened.push(login);
+      return { socket: new PassThrough() as unknown as net.Socket, greeting: Buffer.alloc(0), backendKey: null, parameters: {}, tls: false, authMethod: 'trust' } as UpstreamConnection;
+    });
+    const signal = new AbortController().signal;
+    const base: UpstreamLogin = { user: 'alice', password: 'pw', params: { database: 'app', application_name: 'a' } };
+    await pool.acquire(base, signal);
+    await pool.acquire({ ...base, user: 'bob' }, signal);
+    await pool.acquire({ ...base, password: 'other' }, signal);
+    await pool.acquire({ ...base, params: { ...base.params, database: 'other' } }, signal);
+    expect(pool.counters.opened).toBe(4);
+    expect(pool.counters.reused).toBe(0);
+    expect(pool.idleCount()).toBe(0);
+  });
+});
+
+/** Two connected TCP socket pairs: what the relay sits between. */
+async function socketPair(): Promise<{ near: net.Socket; far: net.Socket; close: () => void }> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const far = net.connect(port, '127.0.0.1');
+  const near = await accepted;
+  await new Promise((r) => far.once('connect', r));
+  return { near, far, close: () => server.close() };
+}
+
+function collect(socket: net.Socket): { bytes: () => Buffer; ended: Promise<void> } {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return { bytes: () => Buffer.concat(chunks), ended: new Promise((r) => socket.once('end', () => r())) };
+}
+
+describe('relay: a Terminate at the very end keeps the server connection', () => {
+  const cleanup: (() => void)[] = [];
+  afterEach(() => cleanup.splice(0).forEach((f) => f()));
+
+  it('holds back Terminate + EOF, hands the server side back untouched and closes the client', async () => {
+    const c = await socketPair();
+    const u = await socketPair();
+    cleanup.push(c.close, u.close, () => u.far.destroy());
+    const server = collect(u.far);
+    const handle = relay(c.near, u.near, { keepUpstreamOnTerminate: true });
+    const query = msg('Q', 'select 1\0');
+    c.far.write(Buffer.concat([query, TERMINATE]));
+    c.far.end();
+    const result = await handle.done;
+    expect(result.upstreamKept).toBe(true);
+    expect(result.bytesFromClient).toBe(query.length + 5);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.bytes()).toEqual(query); // the server never saw the Terminate
+    expect(u.near.destroyed).toBe(false);
+    expect(u.near.listenerCount('data')).toBe(0);
+  });
+
+  it('forwards a held Terminate-looking tail when more bytes follow, and never keeps without the option', async () => {
+    const c = await socketPair();
+    const u = await socketPair();
+    cleanup.push(c.close, u.close);
+    const server = collect(u.far);
+    const handle = relay(c.near, u.near, { keepUpstreamOnTerminate: true });
+    const copyData = Buffer.concat([msg('d', Buffer.concat([Buffer.from('abc'), TERMINATE]))]);
+    c.far.write(copyData);
+    await new Promise((r) => setTimeout(r, 30));
+    c.far.write(msg('c'));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(server.bytes()).toEqual(Buffer.concat([copyData, msg('c')]));
+    u.far.end();
+    expect((await handle.done).upstreamKept).toBeUndefined();
+
+    const c2 = await socketPair();
+    const u2 = await socketPair();
+    cleanup.push(c2.close, u2.close);
+    const server2 = collect(u2.far);
+    const plain = relay(c2.near, u2.near);
+    c2.far.end(TERMINATE);
+    await server2.ended;
+    expect(server2.bytes()).toEqual(TERMINATE);
+    u2.far.end();
+    expect((await plain.done).upstreamKept).toBeUndefined();
+  });
+});
