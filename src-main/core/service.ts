@@ -30,8 +30,9 @@ export class StartError extends Error {
   constructor(
     message: string,
     readonly profileId: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'StartError';
   }
 }
@@ -78,7 +79,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       await proxy.start();
     } catch (e) {
       await Promise.allSettled([directory.close(), sync.close()]);
-      throw new StartError(e instanceof Error ? e.message : String(e), profile.id);
+      throw new StartError(e instanceof Error ? e.message : String(e), profile.id, { cause: e });
     }
     return proxy.status();
   }
@@ -113,6 +114,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       throw new StartError(
         `cannot read the ${what} of profile "${profile.id}": ${e instanceof Error ? e.message : String(e)}. Unlock the OS keychain, or set ${env} for headless use`,
         profile.id,
+        { cause: e },
       );
     }
     if (value) return value;

@@ -79,6 +79,7 @@ export class ClientSession {
   private outcomeRecorded = false;
   private revoked: ClientError | null = null;
   private startupReceived = false;
+  private awaitingPassword = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -183,7 +184,10 @@ export class ClientSession {
         new ClientError({
           sqlstate: SqlState.connectionFailure,
           message: `authentication did not complete within ${Math.round(this.host.profile.listen.authTimeoutMs / 1000)} s`,
-          hint: 'The directory or the database may be slow or unreachable; retry.',
+          // Blame the right side: a client still owing its password is not a slow directory.
+          hint: this.awaitingPassword
+            ? 'No password arrived in time: enter it sooner, or raise listen.authTimeoutMs in the profile.'
+            : 'The directory or the database may be slow or unreachable; retry.',
         }),
       );
   }
@@ -298,7 +302,9 @@ export class ClientSession {
     out.push(authenticationCleartextPassword());
     this.client.write(Buffer.concat(out));
 
+    this.awaitingPassword = true;
     const password = await this.reader.read(readPasswordMessage);
+    this.awaitingPassword = false;
     // psql hangs up here to prompt for the password: no directory call, no history row.
     if (password === null) return;
 
