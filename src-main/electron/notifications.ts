@@ -1,0 +1,62 @@
+import type { ConnectionEvent, ProxyState, ProxyStatus } from '../core/proxy/profile-proxy.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+
+/** Where a notification goes: Electron's Notification in the app, a list in tests. */
+export interface NotificationSink {
+  show(note: { title: string; body: string; page: 'status' | 'history' }): void;
+}
+
+const defaults: RateLimitOptions = { perKeyIntervalMs: 60_000, maxPerWindow: 4, windowMs: 60_000 };
+
+/**
+ * Decides which engine events deserve a desktop notification and words them
+ * so the user can act: a denied connection with the reason the proxy gave the
+ * client, a proxy that went into error with its message. Rate-limited.
+ */
+export class DesktopNotifier {
+  private readonly limiter: RateLimiter;
+  private readonly lastState = new Map<string, ProxyState>();
+
+  constructor(
+    private readonly sink: NotificationSink,
+    limits: Partial<RateLimitOptions> = {},
+  ) {
+    this.limiter = new RateLimiter({ ...defaults, ...limits });
+  }
+
+  connection(event: ConnectionEvent, profileName: string): void {
+    if (event.outcome !== 'denied') return;
+    const login = event.session.login ?? event.session.typedLogin ?? 'someone';
+    const reason = event.message ?? 'no reason given';
+    const code = event.sqlstate ? ` (SQLSTATE ${event.sqlstate})` : '';
+    this.notify(`denied:${event.profileId}:${login}`, {
+      title: `Rolecall denied ${login} on ${profileName}`,
+      body: `${reason}${code}`,
+      page: 'history',
+    });
+  }
+
+  /** Notifies when a proxy enters the error state (failed start, listener lost), once per transition. */
+  status(status: ProxyStatus): void {
+    const before = this.lastState.get(status.profileId);
+    this.lastState.set(status.profileId, status.state);
+    if (status.state !== 'error' || before === 'error') return;
+    this.notify(`error:${status.profileId}`, {
+      title: `Rolecall: ${status.name} is not running`,
+      body: status.error ?? 'the proxy stopped on an error',
+      page: 'status',
+    });
+  }
+
+  /** Anything else worth telling (keychain missing, changes after resume). */
+  notice(key: string, title: string, body: string, page: 'status' | 'history' = 'status'): void {
+    this.notify(`notice:${key}`, { title, body, page });
+  }
+
+  private notify(key: string, note: { title: string; body: string; page: 'status' | 'history' }): void {
+    const pass = this.limiter.take(key);
+    if (!pass) return;
+    const more = pass.heldBack > 0 ? ` (${pass.heldBack} more like this were not shown)` : '';
+    this.sink.show({ ...note, body: `${note.body}${more}` });
+  }
+}

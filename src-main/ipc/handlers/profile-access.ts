@@ -1,0 +1,62 @@
+import type { Config, FieldError, Profile } from '../../core/profiles/schema.js';
+import { ConfigLoadError } from '../../core/profiles/store.js';
+import type { SecretStore } from '../../core/secrets/secret-store.js';
+import type { AppContext } from '../app-context.js';
+import { HandlerError, notFound } from './handler-error.js';
+
+/** The config file, or a ConfigLoadError the error mapping turns into a message. */
+export async function loadConfig(ctx: AppContext): Promise<Config> {
+  const loaded = await ctx.store.load();
+  if (!loaded.ok) throw new ConfigLoadError(loaded.errors, loaded.path);
+  return loaded.config;
+}
+
+export async function findProfile(ctx: AppContext, id: string): Promise<Profile> {
+  const config = await loadConfig(ctx);
+  const profile = config.profiles.find((p) => p.id === id);
+  if (!profile) throw notFound(`there is no profile "${id}"`);
+  return profile;
+}
+
+/** Field errors from the store (relative to the profile), as an 'invalid' error. */
+export function storeErrors(fields: FieldError[]): HandlerError {
+  return new HandlerError({ code: 'invalid', message: 'the profile was not saved: fix the highlighted fields', fields });
+}
+
+const SECRET_FIELD = { 'ldap-bind': 'secrets.ldapBind', sync: 'secrets.sync' } as const;
+const SECRET_WHAT = { 'ldap-bind': 'directory service-account password', sync: 'sync-account password' } as const;
+
+/**
+ * A stored secret, or an 'invalid' error on the field where the user types it.
+ * Keychain failures propagate (mapped to 'unavailable').
+ */
+export async function requireSecret(secrets: SecretStore, profileId: string, name: 'ldap-bind' | 'sync'): Promise<string> {
+  const value = await secrets.get(profileId, name);
+  if (value) return value;
+  const hint =
+    name === 'sync'
+      ? 'create the sync login in Database setup (it stores a generated password), or type the password in the profile editor'
+      : 'type it in the profile editor and save';
+  throw new HandlerError({
+    code: 'invalid',
+    message: `profile "${profileId}" has no ${SECRET_WHAT[name]}: ${hint}`,
+    fields: [{ path: SECRET_FIELD[name], message: `not set: ${hint}` }],
+  });
+}
+
+/** Whether each secret is set; a keychain that cannot answer counts as "not set" (app.info says why). */
+export async function secretFlags(secrets: SecretStore, profileId: string): Promise<{ ldapBind: boolean; sync: boolean }> {
+  const has = (name: 'ldap-bind' | 'sync') => secrets.has(profileId, name).catch(() => false);
+  const [ldapBind, sync] = await Promise.all([has('ldap-bind'), has('sync')]);
+  return { ldapBind, sync };
+}
+
+const queues = new WeakMap<AppContext, Promise<unknown>>();
+
+/** Runs config read-modify-write steps of one context one after another, so two quick edits cannot undo each other. */
+export function serialized<T>(ctx: AppContext, task: () => Promise<T>): Promise<T> {
+  const previous = queues.get(ctx) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  queues.set(ctx, run.catch(() => undefined));
+  return run;
+}

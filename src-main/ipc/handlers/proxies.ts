@@ -1,0 +1,25 @@
+import type { AppContext } from '../app-context.js';
+import { findProfile, requireSecret } from './profile-access.js';
+import { defineHandler } from './result.js';
+import type { HandlersFor } from './types.js';
+
+export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'proxies.stop' | 'proxies.status'> {
+  const log = ctx.logger;
+  return {
+    'proxies.start': defineHandler('proxies.start', log, async ({ id }) => {
+      const profile = await findProfile(ctx, id);
+      // Checked here so the error points at the field to fill in; the service would only say it in words.
+      await requireSecret(ctx.secrets, id, 'ldap-bind');
+      await requireSecret(ctx.secrets, id, 'sync');
+      // A port in use comes back as a StartError naming the owner: mapped to 'conflict' on listen.port.
+      return ctx.service.start(profile);
+    }),
+    'proxies.stop': defineHandler('proxies.stop', log, async ({ id }) => {
+      const proxy = ctx.service.get(id);
+      if (!proxy) return null;
+      await ctx.service.stop(id);
+      return proxy.status();
+    }),
+    'proxies.status': defineHandler('proxies.status', log, async () => ctx.service.status()),
+  };
+}

@@ -1,0 +1,29 @@
+import type { AppContext } from '../app-context.js';
+import { findProfile } from './profile-access.js';
+import { defineHandler } from './result.js';
+import type { HandlersFor } from './types.js';
+
+/**
+ * Secrets go in, never out: set stores a value, has answers booleans, delete
+ * removes. No channel returns a secret's value.
+ */
+export function secretHandlers(ctx: AppContext): HandlersFor<'secrets.set' | 'secrets.has' | 'secrets.delete'> {
+  const log = ctx.logger;
+  return {
+    'secrets.set': defineHandler('secrets.set', log, async ({ profileId, name, value }) => {
+      await findProfile(ctx, profileId);
+      await ctx.secrets.set(profileId, name, value);
+      log.info({ profile: profileId, secret: name }, 'secret stored');
+      return { stored: true as const, backend: ctx.secrets.describe() };
+    }),
+    'secrets.has': defineHandler('secrets.has', log, async ({ profileId }) => {
+      const [ldapBind, sync] = await Promise.all([ctx.secrets.has(profileId, 'ldap-bind'), ctx.secrets.has(profileId, 'sync')]);
+      return { ldapBind, sync };
+    }),
+    'secrets.delete': defineHandler('secrets.delete', log, async ({ profileId, name }) => {
+      const deleted = await ctx.secrets.delete(profileId, name);
+      log.info({ profile: profileId, secret: name, deleted }, 'secret deleted');
+      return { deleted };
+    }),
+  };
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { DesktopNotifier, type NotificationSink } from '../../src-main/electron/notifications.js';
+import type { ConnectionEvent, ProxyStatus } from '../../src-main/core/proxy/profile-proxy.js';
+
+// Which engine events become desktop notifications, worded for the user, and
+// how often. Plain Node: the notifier writes to a sink (Electron's Notification in the app).
+
+function harness() {
+  let now = 1_000_000;
+  const shown: Parameters<NotificationSink['show']>[0][] = [];
+  const notifier = new DesktopNotifier({ show: (n) => shown.push(n) }, { now: () => now });
+  return { notifier, shown, advance: (ms: number) => (now += ms) };
+}
+
+function denied(login: string, message = `"${login}" is not in any group allowed on this database`, profileId = 'hr-prod'): ConnectionEvent {
+  return {
+    profileId,
+    outcome: 'denied',
+    sqlstate: '28000',
+    message,
+    session: {
+      id: 1,
+      startedAt: 0,
+      clientAddress: '127.0.0.1',
+      typedLogin: login,
+      login,
+      database: 'app',
+      applicationName: 'DataGrip',
+      groups: [],
+      cacheHit: false,
+      authLatencyMs: 12,
+      bytesFromClient: 0,
+      bytesToClient: 0,
+    },
+  } as ConnectionEvent;
+}
+
+function status(state: ProxyStatus['state'], error: string | null = null): ProxyStatus {
+  return {
+    profileId: 'hr-prod',
+    name: 'HR production',
+    state,
+    host: '127.0.0.1',
+    port: 6432,
+    error,
+    activeConnections: 0,
+    sessions: [],
+    counters: {} as ProxyStatus['counters'],
+  };
+}
+
+describe('DesktopNotifier', () => {
+  it('tells who was denied, where, and the reason the client got, with its SQLSTATE', () => {
+    const { notifier, shown } = harness();
+    notifier.connection(denied('alice'), 'HR production');
+    expect(shown).toEqual([
+      { title: 'Rolecall denied alice on HR production', body: '"alice" is not in any group allowed on this database (SQLSTATE 28000)', page: 'history' },
+    ]);
+  });
+
+  it('stays quiet for successful, failed and aborted connections', () => {
+    const { notifier, shown } = harness();
+    for (const outcome of ['success', 'error', 'aborted'] as const) notifier.connection({ ...denied('alice'), outcome }, 'HR production');
+    expect(shown).toEqual([]);
+  });
+
+  it('shows one notification for an IDE retrying a denied login, then says how many were held back', () => {
+    const { notifier, shown, advance } = harness();
+    for (let i = 0; i < 20; i++) {
+      notifier.connection(denied('alice'), 'HR production');
+      advance(2000);
+    }
+    expect(shown).toHaveLength(1);
+    advance(30_000);
+    notifier.connection(denied('alice'), 'HR production');
+    expect(shown).toHaveLength(2);
+    expect(shown[1]!.body).toMatch(/\(\d+ more like this were not shown\)$/);
+  });
+
+  it('lets different logins through, up to a cap per minute', () => {
+    const { notifier, shown, advance } = harness();
+    for (const login of ['a', 'b', 'c', 'd', 'e', 'f']) notifier.connection(denied(login), 'HR production');
+    expect(shown.map((n) => n.title)).toEqual(['a', 'b', 'c', 'd'].map((l) => `Rolecall denied ${l} on HR production`));
+    advance(61_000);
+    notifier.connection(denied('f'), 'HR production');
+    expect(shown.at(-1)!.title).toBe('Rolecall denied f on HR production');
+  });
+
+  it('notifies once when a proxy stops on an error, with the error, not again while it stays failed', () => {
+    const { notifier, shown, advance } = harness();
+    notifier.status(status('starting'));
+    notifier.status(status('running'));
+    expect(shown).toEqual([]);
+    notifier.status(status('error', 'port 6432 on 127.0.0.1 is already in use'));
+    advance(120_000);
+    notifier.status(status('error', 'port 6432 on 127.0.0.1 is already in use'));
+    expect(shown).toEqual([{ title: 'Rolecall: HR production is not running', body: 'port 6432 on 127.0.0.1 is already in use', page: 'status' }]);
+    // Fixed, started, failed again later: that is news.
+    notifier.status(status('running'));
+    notifier.status(status('error', 'listener closed'));
+    expect(shown).toHaveLength(2);
+  });
+
+  it('does not notify a plain stop', () => {
+    const { notifier, shown } = harness();
+    notifier.status(status('running'));
+    notifier.status(status('stopping'));
+    notifier.status(status('stopped'));
+    expect(shown).toEqual([]);
+  });
+});
