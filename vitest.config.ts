@@ -22,6 +22,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Chromium against the web bridge, with real PostgreSQL and Samba AD; builds the renderer itself.
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          // After the other projects, never beside them: Samba AD needs the machine's fixed LDAP ports.
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });
