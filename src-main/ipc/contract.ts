@@ -123,7 +123,12 @@ export const requestSchemas = {
   'setup.install': adminCredentials,
   'setup.createSyncLogin': adminCredentials,
   'history.query': historyQuerySchema,
-  'history.summary': z.object({ since: z.number(), bucketMs: z.number().int().min(1000), profileId: z.string().optional() }),
+  'history.summary': z.object({
+    since: z.number(),
+    until: z.number().optional(),
+    bucketMs: z.number().int().min(1000),
+    profileId: z.string().optional(),
+  }),
   'history.exportCsv': historyQuerySchema,
   'history.clear': z.object({}),
   'settings.get': z.object({}),

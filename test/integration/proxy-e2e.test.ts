@@ -206,7 +206,7 @@ describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, O
     expect(row?.bytesToClient).toBeGreaterThan(1000);
     expect(row?.endedAt).not.toBeNull();
     const denied = env.history.query({ login: 'bob', limit: 5 }).rows[0];
-    expect(denied).toMatchObject({ outcome: 'denied', sqlstate: '28000' });
+    expect(denied).toMatchObject({ outcome: 'denied', sqlstate: '28000', canonicalLogin: 'bob' });
   });
 });
 

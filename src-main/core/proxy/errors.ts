@@ -33,8 +33,10 @@ export class ClientError extends Error {
   readonly severity: 'FATAL' | 'ERROR';
   /** Server-sent ErrorResponse bytes to relay verbatim instead of our own message. */
   readonly raw: Buffer | undefined;
+  /** The directory's account name when it was found before the denial (for history). */
+  account: string | undefined;
 
-  constructor(fields: ClientErrorFields & { raw?: Buffer; cause?: unknown }) {
+  constructor(fields: ClientErrorFields & { raw?: Buffer; cause?: unknown; account?: string }) {
     super(fields.message, fields.cause === undefined ? undefined : { cause: fields.cause });
     this.name = 'ClientError';
     this.sqlstate = fields.sqlstate;
@@ -42,6 +44,7 @@ export class ClientError extends Error {
     this.hint = fields.hint;
     this.severity = fields.severity ?? 'FATAL';
     this.raw = fields.raw;
+    this.account = fields.account;
   }
 }
 

@@ -407,6 +407,8 @@ export class ClientSession {
 
   private fail(error: ClientError | null): void {
     this.reader.detach();
+    // A denied session ends here: record the directory account it matched, if any.
+    if (error?.account && this.info.login === null) this.info.login = error.account;
     if (error && this.info.typedLogin !== null && !this.revoked) {
       const denied = error.sqlstate.startsWith('28') || error.sqlstate === SqlState.invalidCatalogName || error.sqlstate === SqlState.tooManyConnections;
       this.record(denied ? 'denied' : 'error', error);

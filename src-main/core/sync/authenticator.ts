@@ -104,12 +104,14 @@ export class Authenticator {
   }
 
   private async checkAndSync(typedLogin: string, password: string, clientInfo: Record<string, unknown>): Promise<AuthResult> {
+    let account: string | undefined;
     try {
       this.counters.directoryCalls++;
       const user = await this.directory.authenticate(typedLogin, password).catch((e: unknown) => {
         throw this.directoryError(typedLogin, e);
       });
       const login = this.settings.loginCase === 'lower' ? user.login.toLowerCase() : user.login;
+      account = login;
       const refused = refusedLoginReason(login);
       if (refused) {
         this.logger.warn({ profile: this.settings.profileId, login, reason: refused }, 'refused login name');
@@ -149,6 +151,7 @@ export class Authenticator {
       return { ...result, cacheHit: false };
     } catch (e) {
       const error = e instanceof ClientError ? e : internalError(e);
+      if (account !== undefined) error.account ??= account;
       // Only a definite "no" is remembered; an outage must not lock people out after it ends.
       if (error.sqlstate === SqlState.invalidPassword || error.sqlstate === SqlState.invalidAuthorization) {
         this.negative.set(typedLogin, password, { error }, this.settings.negativeTtlMs);

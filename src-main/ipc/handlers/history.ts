@@ -16,7 +16,7 @@ export function historyHandlers(ctx: AppContext): HandlersFor<'history.query' | 
   return {
     'history.query': defineHandler('history.query', log, async (q) => ctx.history.query(clean(q))),
     'history.summary': defineHandler('history.summary', log, async (q) => {
-      const buckets = Math.ceil((Date.now() - q.since) / q.bucketMs);
+      const buckets = Math.ceil(((q.until ?? Date.now()) - q.since) / q.bucketMs);
       if (buckets > MAX_BUCKETS) {
         const message = `that would be ${buckets} buckets: use a larger bucket or a later start (at most ${MAX_BUCKETS})`;
         throw invalid(message, [{ path: 'bucketMs', message }]);
