@@ -37,9 +37,13 @@ function postgresOwner(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-/** Runs a server binary as OS user postgres when we are root (PostgreSQL refuses root). */
-function asPostgres(cmd: string, args: string[]): [string, string[]] {
-  return isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+/**
+ * Spawn options that run a server binary as OS user postgres when we are root
+ * (PostgreSQL refuses root). Spawned directly with uid/gid, not through
+ * runuser, so our signals reach postgres itself.
+ */
+function asPostgres(owner: { uid: number; gid: number } | undefined): { uid?: number; gid?: number } {
+  return owner ? { uid: owner.uid, gid: owner.gid } : {};
 }
 
 const running = new Set<ChildProcess>();
@@ -74,10 +78,9 @@ export async function startPostgres(options: StartPostgresOptions): Promise<PgSe
   if (owner) {
     for (const p of [dir, sockDir, pwfile]) chownSync(p, owner.uid, owner.gid);
   }
-  const [icmd, iargs] = asPostgres(path.join(bin, 'initdb'), [
+  execFileSync(path.join(bin, 'initdb'), [
     '-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-sync',
-  ]);
-  execFileSync(icmd, iargs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], ...asPostgres(owner) });
   rmSync(pwfile);
 
   const hba = [
@@ -104,9 +107,8 @@ export async function startPostgres(options: StartPostgresOptions): Promise<PgSe
   };
   const args = ['-D', dataDir, '-p', String(port)];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-  const [cmd, cargs] = asPostgres(path.join(bin, 'postgres'), args);
   const logFile = path.join(dir, 'postgres.log');
-  const child = spawn(cmd, cargs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...asPostgres(owner) });
   running.add(child);
   const logChunks: Buffer[] = [];
   child.stderr?.on('data', (d: Buffer) => {
@@ -165,7 +167,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<PgSe
     async stop() {
       if (!exited) {
         const done = new Promise((r) => child.once('exit', r));
-        // runuser forwards SIGINT to postgres: fast shutdown.
+        // SIGINT is PostgreSQL's fast shutdown.
         child.kill('SIGINT');
         await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
         if (!exited) child.kill('SIGKILL');
