@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import type { Profile } from './profiles/schema.js';
+import type { DatabaseConfig, Profile } from './profiles/schema.js';
 import type { SecretStore } from './secrets/secret-store.js';
 import { createDirectory } from './directory/index.js';
-import { SyncClient } from './sync/sync-client.js';
+import { SyncClient, type SyncTarget } from './sync/sync-client.js';
 import {
   ProfileProxy,
   type ConnectionEvent,
@@ -64,7 +64,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     const bindPassword = await this.secret(profile, 'ldap-bind');
     const syncPassword = await this.secret(profile, 'sync');
     const directory = this.options.directoryFor?.(profile, bindPassword) ?? createDirectory(profile.directory, bindPassword, this.logger);
-    const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile, syncPassword), this.logger);
+    const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile.database, syncPassword), this.logger);
     const proxy = new ProfileProxy(profile, {
       directory,
       sync,
@@ -125,8 +125,8 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
   }
 }
 
-export function syncTarget(profile: Profile, password: string) {
-  const db = profile.database;
+/** How the sync pool reaches the profile's database as the sync account. */
+export function syncTarget(db: DatabaseConfig, password: string): SyncTarget {
   return {
     host: db.host,
     port: db.port,

@@ -6,6 +6,7 @@ import { permittedGroups } from '../../core/directory/permitted.js';
 import type { DatabaseConfig, DirectoryConfig, Profile } from '../../core/profiles/schema.js';
 import { negotiateTls } from '../../core/proxy/upstream-tls.js';
 import { SyncClient } from '../../core/sync/sync-client.js';
+import { syncTarget } from '../../core/service.js';
 import type { AppContext } from '../app-context.js';
 import type { AccessCheckResult, DatabaseTestResult, DirectoryTestResult } from '../contract.js';
 import { HandlerError } from './handler-error.js';
@@ -184,20 +185,7 @@ async function testDatabase(ctx: AppContext, profileId: string, db: DatabaseConf
   }
 
   // 3. Rolecall's SQL is installed, and which version.
-  const sync = new SyncClient(
-    {
-      host: db.host,
-      port: db.port,
-      database: db.database,
-      sslmode: db.sslmode,
-      ...(db.caFile ? { caFile: db.caFile } : {}),
-      user: db.syncUser,
-      password: syncPassword,
-      poolSize: 1,
-      connectTimeoutMs: db.connectTimeoutMs,
-    },
-    ctx.logger,
-  );
+  const sync = new SyncClient({ ...syncTarget(db, syncPassword), poolSize: 1 }, ctx.logger);
   try {
     result.installedVersion = await sync.installedVersion();
     steps.push(
