@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UpstreamError } from './upstream-error.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -25,6 +25,26 @@ function where(target: UpstreamTarget): string {
   return `${target.host}:${target.port}`;
 }
 
+/**
+ * One TLS context per CA file, rebuilt when the file changes. Parsing a CA
+ * bundle (the RDS one holds over a hundred certificates) for every connection
+ * would cost CPU on each login and memory for each open session.
+ */
+const caContexts = new Map<string, { mtimeMs: number; size: number; context: tls.SecureContext }>();
+
+function secureContextFor(caFile: string): tls.SecureContext {
+  try {
+    const { mtimeMs, size } = statSync(caFile);
+    const cached = caContexts.get(caFile);
+    if (cached && cached.mtimeMs === mtimeMs && cached.size === size) return cached.context;
+    const context = tls.createSecureContext({ ca: readFileSync(caFile), minVersion: 'TLSv1.2' });
+    caContexts.set(caFile, { mtimeMs, size, context });
+    return context;
+  } catch (e) {
+    throw new UpstreamError('tls', `cannot read database.caFile ${caFile}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** tls.connect options for the sslmode: what is verified, and against which CA. */
 export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
   const options: tls.ConnectionOptions = {};
@@ -36,13 +56,7 @@ export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
     return options;
   }
   options.rejectUnauthorized = true;
-  if (target.caFile !== undefined) {
-    try {
-      options.ca = readFileSync(target.caFile);
-    } catch (e) {
-      throw new UpstreamError('tls', `cannot read database.caFile ${target.caFile}: ${(e as Error).message}`, { cause: e });
-    }
-  }
+  if (target.caFile !== undefined) options.secureContext = secureContextFor(target.caFile);
   options.checkServerIdentity =
     target.sslmode === 'verify-full'
       ? (_servername, cert) => tls.checkServerIdentity(target.host, cert)
