@@ -53,8 +53,19 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
     tlsDir: path.join(path.dirname(configPath), 'tls'),
   });
   const statusFile = runtimeStatusPath(configPath);
-  const publish = () =>
-    void writeRuntimeStatus(statusFile, { pid: process.pid, updatedAt: Date.now(), config: configPath, proxies: service.status() }).catch(() => undefined);
+  // One write at a time, each taking the newest snapshot: concurrent atomic
+  // writes could finish out of order and leave a stale state ("starting") behind.
+  let writing: Promise<void> = Promise.resolve();
+  let queued = false;
+  const publish = () => {
+    if (queued) return;
+    queued = true;
+    writing = writing.then(async () => {
+      queued = false;
+      const snapshot = { pid: process.pid, updatedAt: Date.now(), config: configPath, proxies: service.status() };
+      await writeRuntimeStatus(statusFile, snapshot).catch(() => undefined);
+    });
+  };
   service.on('status', publish);
   if (values.json) service.on('connection', (e) => println(io.stdout, JSON.stringify({ event: 'connection', ...e })));
 
@@ -62,6 +73,9 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
   for (const p of profiles) {
     try {
       const s = await service.start(p);
+      // `rolecall status` must already see it when we say it is listening.
+      publish();
+      await writing;
       if (values.json) println(io.stdout, JSON.stringify({ event: 'listening', profile: s.profileId, host: s.host, port: s.port }));
       else println(io.stdout, `${s.profileId}: listening on ${s.host}:${s.port} → ${p.database.host}:${p.database.port}/${p.database.database}`);
     } catch (e) {
@@ -85,6 +99,7 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
   });
   await service.stopAll(graceMs);
   publish();
+  await writing;
   history.close();
   return failures > 0 ? 1 : 0;
 }
