@@ -47,14 +47,16 @@ export async function startPgBouncer(options: { pgPort: number; database: string
       '',
     ].join('\n'),
   );
-  // PgBouncer refuses to run as root.
+  // PgBouncer refuses to run as root: run it as postgres, spawned directly
+  // (not through runuser, which would not pass our stop signal on).
+  let owner: { uid: number; gid: number } | Record<string, never> = {};
   if (isRoot()) {
     const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
     for (const f of [dir, userlist, ini]) chownSync(f, uid, gid);
+    owner = { uid, gid };
   }
-  const [cmd, args] = isRoot() ? ['runuser', ['-u', 'postgres', '--', PGBOUNCER, ini]] : [PGBOUNCER, [ini]];
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(PGBOUNCER, [ini], { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   let exited = false;

@@ -34,7 +34,11 @@ beforeAll(async () => {
   writeFileSync(configFile, JSON.stringify({ version: 1, profiles: [profile] }, null, 2));
 }, 120_000);
 
+/** Children a failed assertion could leave running. */
+const children = new Set<ChildProcessWithoutNullStreams>();
+
 afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   await env?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -84,6 +88,7 @@ describe('rolecall CLI', () => {
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['bin/rolecall.mjs', 'start', '--config', configFile, '--json'], {
       env: { ...process.env, ROLECALL_LDAP_BIND_PASSWORD: env.ldap.servicePassword, ROLECALL_SYNC_PASSWORD: env.syncPassword, ROLECALL_LOG_LEVEL: 'warn' },
     });
+    children.add(child);
     const lines = createInterface({ input: child.stdout });
     const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`exited ${code}`)));
