@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
 import { HistoryStore, toCsv } from '../core/history/history-store.js';
+import { historyPathFor } from '../core/history/history-path.js';
 import type { Outcome } from '../core/history/history-store.js';
 import { println, UsageError, type CliIo } from './io.js';
 
@@ -38,7 +38,7 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   if (values.outcome && !OUTCOMES.includes(values.outcome)) throw new UsageError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
-  const file = values.file ?? path.join(path.dirname(values.config ?? defaultConfigPath()), 'history.sqlite3');
+  const file = values.file ?? historyPathFor(values.config ?? defaultConfigPath());
   const store = new HistoryStore(file);
   try {
     const { rows, total } = store.query({

@@ -6,6 +6,7 @@ import { ProfileStore } from '../core/profiles/store.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
 import { createSecretStore } from '../core/secrets/index.js';
 import { HistoryStore } from '../core/history/history-store.js';
+import { historyPathFor } from '../core/history/history-path.js';
 import { historySink } from '../core/history/proxy-history.js';
 import { ProxyService } from '../core/service.js';
 import type { ProxyStatus } from '../core/proxy/profile-proxy.js';
@@ -43,7 +44,7 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const logger = createLogger();
-  const historyPath = values.history ?? path.join(path.dirname(configPath), 'history.sqlite3');
+  const historyPath = values.history ?? historyPathFor(configPath);
   const history = new HistoryStore(historyPath);
   history.prune(loaded.config.settings.historyRetentionDays);
   const service = new ProxyService({

@@ -8,6 +8,7 @@ import { createSecretStore } from '../core/secrets/create-store.js';
 import type { SecretStore } from '../core/secrets/secret-store.js';
 import { HistoryStore } from '../core/history/history-store.js';
 import { historySink } from '../core/history/proxy-history.js';
+import { historyPathFor } from '../core/history/history-path.js';
 import { ProxyService, type ServiceOptions } from '../core/service.js';
 
 /** Everything the IPC handlers work on: the engine and its stores. One per process. */
@@ -56,7 +57,7 @@ export async function createAppContext(options: AppContextOptions = {}): Promise
   const logger = options.logger ?? createLogger();
   const store = new ProfileStore(configPath);
   const secrets = options.secrets ?? createSecretStore({ env });
-  const history = new HistoryStore(options.historyPath ?? path.join(configDir, 'history.sqlite3'));
+  const history = new HistoryStore(options.historyPath ?? historyPathFor(configPath));
   if (history.movedAsideTo) logger.warn({ movedAsideTo: history.movedAsideTo }, 'history database was unreadable and was moved aside');
   const service = new ProxyService({
     secrets,

@@ -1,12 +1,16 @@
 import path from 'node:path';
 import { defaultConfigPath } from '../profiles/config-path.js';
 
-/** history.sqlite3 next to the config file (so ROLECALL_CONFIG moves both). */
+/** history.sqlite3 next to a config file: every host keeps the two together. */
+export function historyPathFor(configPath: string, platform: NodeJS.Platform = process.platform): string {
+  const p = platform === 'win32' ? path.win32 : path;
+  return p.join(p.dirname(configPath), 'history.sqlite3');
+}
+
+/** history.sqlite3 next to the default config file (so ROLECALL_CONFIG moves both). */
 export function defaultHistoryPath(
   env: NodeJS.ProcessEnv = process.env,
   platform: NodeJS.Platform = process.platform,
 ): string {
-  const config = defaultConfigPath(env, platform);
-  const p = platform === 'win32' ? path.win32 : path;
-  return p.join(p.dirname(config), 'history.sqlite3');
+  return historyPathFor(defaultConfigPath(env, platform), platform);
 }
