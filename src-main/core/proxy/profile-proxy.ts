@@ -275,9 +275,7 @@ export class ProfileProxy extends EventEmitter {
 
   /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
   async revokeLogin(login: string, reason: string): Promise<void> {
-    this.authenticator.forget(login);
-    this.pool.drainLogin(login);
-    this.scramKeys.forgetLogin(login);
+    this.forgetLogin(login);
     const error = new ClientError({
       sqlstate: SqlState.invalidAuthorization,
       message: `Rolecall revoked access for "${login}": ${reason}`,
@@ -287,6 +285,13 @@ export class ProfileProxy extends EventEmitter {
     for (const s of affected) s.prepareRevoke(error);
     await this.deps.sync.revokeLogin(login, reason);
     for (const s of affected) s.revoke(error);
+  }
+
+  /** Everything remembered about a login's password: cached checks, kept server connections, SCRAM keys. */
+  private forgetLogin(login: string): void {
+    this.authenticator.forget(login);
+    this.pool.drainLogin(login);
+    this.scramKeys.forgetLogin(login);
   }
 
   private accept(socket: net.Socket): void {
@@ -318,59 +323,55 @@ export class ProfileProxy extends EventEmitter {
   }
 
   private createHost(): SessionHost {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below needs the proxy, not the literal
+    // The getter below must read the proxy's current TLS context (set in start()), not a copy.
     const proxy = this;
     return {
-    profile: this.profile,
-    logger: this.deps.logger,
-    get tlsContext() {
-      return proxy.tlsContext;
-    },
-    authenticate: (login, password, info) => this.authenticator.authenticate(login, password, info),
-    forgetLogin: (login) => {
-      this.authenticator.forget(login);
-      this.pool.drainLogin(login);
-      this.scramKeys.forgetLogin(login);
-    },
-    connectUpstream: (login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection> => this.pool.acquire(login, signal),
-    ...(this.pool.enabled ? { releaseUpstream: (upstream: UpstreamConnection) => this.pool.release(upstream) } : {}),
-    cancel: (packet) => {
-      const target = this.cancels.find(packet);
-      if (target) void forwardCancel(target, packet, { logger: this.deps.logger });
-    },
-    registerBackend: (pid, key) => this.cancels.add(pid, key, this.target),
-    // Only clients past their startup packet count: idle sockets are capped apart (evictIdleIfCrowded).
-    isFull: () => {
-      let clients = 0;
-      for (const s of this.sessions) if (!s.awaitingStartup) clients++;
-      return clients > this.profile.listen.maxClients;
-    },
-    recorded: (info, outcome, error) => {
-      if (outcome === 'success') this.tally.succeeded++;
-      else if (outcome === 'denied') this.tally.denied++;
-      else this.tally.failed++;
-      const event: ConnectionEvent = {
-        profileId: this.profile.id,
-        session: { ...info },
-        outcome,
-        sqlstate: error?.sqlstate ?? null,
-        message: error?.message ?? null,
-      };
-      const row = this.deps.history?.recordAttempt(event);
-      if (row != null) this.historyRows.set(info.id, row);
-      this.emit('connection', event);
-      this.emitStatus();
-    },
-    closed: (info) => {
-      for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
-      const row = this.historyRows.get(info.id);
-      if (row !== undefined) {
-        this.historyRows.delete(info.id);
-        this.deps.history?.recordClose(row, info, Date.now());
-      }
-      this.emit('closed', { profileId: this.profile.id, session: { ...info } });
-      this.emitStatus();
-    },
-  };
+      profile: this.profile,
+      logger: this.deps.logger,
+      get tlsContext() {
+        return proxy.tlsContext;
+      },
+      authenticate: (login, password, info) => this.authenticator.authenticate(login, password, info),
+      forgetLogin: (login) => this.forgetLogin(login),
+      connectUpstream: (login: UpstreamLogin, signal: AbortSignal): Promise<UpstreamConnection> => this.pool.acquire(login, signal),
+      ...(this.pool.enabled ? { releaseUpstream: (upstream: UpstreamConnection) => this.pool.release(upstream) } : {}),
+      cancel: (packet) => {
+        const target = this.cancels.find(packet);
+        if (target) void forwardCancel(target, packet, { logger: this.deps.logger });
+      },
+      registerBackend: (pid, key) => this.cancels.add(pid, key, this.target),
+      // Only clients past their startup packet count: idle sockets are capped apart (evictIdleIfCrowded).
+      isFull: () => {
+        let clients = 0;
+        for (const s of this.sessions) if (!s.awaitingStartup) clients++;
+        return clients > this.profile.listen.maxClients;
+      },
+      recorded: (info, outcome, error) => {
+        if (outcome === 'success') this.tally.succeeded++;
+        else if (outcome === 'denied') this.tally.denied++;
+        else this.tally.failed++;
+        const event: ConnectionEvent = {
+          profileId: this.profile.id,
+          session: { ...info },
+          outcome,
+          sqlstate: error?.sqlstate ?? null,
+          message: error?.message ?? null,
+        };
+        const row = this.deps.history?.recordAttempt(event);
+        if (row != null) this.historyRows.set(info.id, row);
+        this.emit('connection', event);
+        this.emitStatus();
+      },
+      closed: (info) => {
+        for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
+        const row = this.historyRows.get(info.id);
+        if (row !== undefined) {
+          this.historyRows.delete(info.id);
+          this.deps.history?.recordClose(row, info, Date.now());
+        }
+        this.emit('closed', { profileId: this.profile.id, session: { ...info } });
+        this.emitStatus();
+      },
+    };
   }
 }
