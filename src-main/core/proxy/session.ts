@@ -16,6 +16,7 @@ import {
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
 import type { UpstreamConnection, UpstreamLogin } from './upstream.js';
+import { UpstreamError } from './upstream-error.js';
 
 export type SessionOutcome = 'success' | 'denied' | 'error' | 'aborted';
 
@@ -315,28 +316,24 @@ export class ClientSession {
       database: this.info.database,
     };
     let auth: AuthResult;
+    let upstream: UpstreamConnection;
     try {
       auth = await this.host.authenticate(typedLogin, password, clientInfo);
       this.checkNotAborted();
-    } catch (e) {
-      this.info.authLatencyMs = Date.now() - started;
-      throw e;
-    }
-    let upstream: UpstreamConnection;
-    try {
-      upstream = await this.connect(auth, password, params);
-    } catch (e) {
-      this.info.authLatencyMs = Date.now() - started;
-      // The cached password no longer works upstream (changed, or VALID UNTIL passed): redo directory + sync once.
-      if (auth.cacheHit && isInvalidPassword(e)) {
+      try {
+        upstream = await this.connect(auth, password, params);
+      } catch (e) {
+        // The cached password no longer works upstream (changed, or VALID UNTIL passed): redo directory + sync once.
+        if (!(auth.cacheHit && isInvalidPassword(e))) throw e;
         this.host.logger.info({ session: this.info.id, login: auth.login }, 'cached login rejected upstream; re-checking');
         this.host.forgetLogin(auth.login);
         auth = await this.host.authenticate(typedLogin, password, clientInfo);
         this.checkNotAborted();
         upstream = await this.connect(auth, password, params);
-      } else throw e;
+      }
+    } finally {
+      this.info.authLatencyMs = Date.now() - started;
     }
-    this.info.authLatencyMs = Date.now() - started;
     if (this.abort.signal.aborted) {
       // The client hung up (or the deadline passed) while the database said yes: nobody to relay to.
       upstream.socket.destroy();
@@ -465,14 +462,13 @@ function isInvalidPassword(e: unknown): boolean {
 /** Maps an upstream failure to what the client sees: the server's own error verbatim, else 08006. */
 function upstreamClientError(e: unknown, profile: Profile): ClientError {
   if (e instanceof ClientError) return e;
-  const u = e as { kind?: string; sqlstate?: string; raw?: Buffer; message?: string; fields?: { message?: string } };
-  if (u.kind === 'server' && u.raw) {
-    return new ClientError({ sqlstate: u.sqlstate ?? SqlState.connectionFailure, message: u.fields?.message ?? 'server error', raw: u.raw });
+  if (e instanceof UpstreamError && e.kind === 'server' && e.raw) {
+    return new ClientError({ sqlstate: e.sqlstate, message: e.fields?.message ?? 'server error', raw: e.raw });
   }
   const where = `${profile.database.host}:${profile.database.port}`;
   return new ClientError({
-    sqlstate: u.sqlstate && u.kind !== 'server' ? u.sqlstate : SqlState.connectionFailure,
-    message: `could not connect to the database at ${where}: ${u.message ?? String(e)}`,
+    sqlstate: e instanceof UpstreamError && e.kind !== 'server' ? e.sqlstate : SqlState.connectionFailure,
+    message: `could not connect to the database at ${where}: ${e instanceof Error ? e.message : String(e)}`,
     hint: 'Check your VPN or network, and the profile\'s database host, port and sslmode.',
     cause: e,
   });
