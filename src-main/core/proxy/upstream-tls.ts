@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync, statSync } from 'node:fs';
+import { CaFileError, certificateChecks } from '../database-tls.js';
 import { UpstreamError } from './upstream-error.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -25,43 +25,16 @@ function where(target: UpstreamTarget): string {
   return `${target.host}:${target.port}`;
 }
 
-/**
- * One TLS context per CA file, rebuilt when the file changes. Parsing a CA
- * bundle (the RDS one holds over a hundred certificates) for every connection
- * would cost CPU on each login and memory for each open session.
- */
-const caContexts = new Map<string, { mtimeMs: number; size: number; context: tls.SecureContext }>();
-
-function secureContextFor(caFile: string): tls.SecureContext {
-  try {
-    const { mtimeMs, size } = statSync(caFile);
-    const cached = caContexts.get(caFile);
-    if (cached && cached.mtimeMs === mtimeMs && cached.size === size) return cached.context;
-    const context = tls.createSecureContext({ ca: readFileSync(caFile), minVersion: 'TLSv1.2' });
-    caContexts.set(caFile, { mtimeMs, size, context });
-    return context;
-  } catch (e) {
-    throw new UpstreamError('tls', `cannot read database.caFile ${caFile}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 /** tls.connect options for the sslmode: what is verified, and against which CA. */
 export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
-  const options: tls.ConnectionOptions = {};
-  // SNI only takes DNS names; for an IP the identity check below still covers IP SANs.
-  if (net.isIP(target.host) === 0) options.servername = target.host;
-  if (target.sslmode === 'require' || target.sslmode === 'prefer' || target.sslmode === 'disable') {
-    // Encrypted but unauthenticated, as libpq does for these modes.
-    options.rejectUnauthorized = false;
-    return options;
+  // SNI only takes DNS names; for an IP the identity check still covers IP SANs.
+  const sni: tls.ConnectionOptions = net.isIP(target.host) === 0 ? { servername: target.host } : {};
+  try {
+    return { ...sni, ...certificateChecks(target.sslmode, target.caFile, target.host) };
+  } catch (e) {
+    if (e instanceof CaFileError) throw new UpstreamError('tls', `cannot read database.caFile ${target.caFile}: ${e.message}`, { cause: e });
+    throw e;
   }
-  options.rejectUnauthorized = true;
-  if (target.caFile !== undefined) options.secureContext = secureContextFor(target.caFile);
-  options.checkServerIdentity =
-    target.sslmode === 'verify-full'
-      ? (_servername, cert) => tls.checkServerIdentity(target.host, cert)
-      : () => undefined; // verify-ca: the CA signature is all we ask for.
-  return options;
 }
 
 function describeTlsFailure(target: UpstreamTarget, error: Error & { code?: string }): string {
