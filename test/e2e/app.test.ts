@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { silentLogger } from '../../src-main/core/log.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startSambaAd, type SambaServer } from '../harness/samba.js';
 import { tempDir } from '../harness/ports.js';
+import { run, type RunResult } from '../harness/run.js';
 import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 
 /*
@@ -37,17 +37,9 @@ let page: Page;
 let dir: string;
 let proxyPort: number;
 
-function psql(user: string, password: string, sql: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('psql', ['-h', '127.0.0.1', '-p', String(proxyPort), '-U', user, '-d', 'app', '-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-c', sql], {
-      env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'psql-e2e' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+function psql(user: string, password: string, sql: string): Promise<RunResult> {
+  return run('psql', ['-h', '127.0.0.1', '-p', String(proxyPort), '-U', user, '-d', 'app', '-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-c', sql], {
+    env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'psql-e2e' },
   });
 }
 

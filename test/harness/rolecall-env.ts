@@ -1,7 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { createLogger } from '../../src-main/core/log.js';
 import { profileSchema, type Profile, type ProfileInput } from '../../src-main/core/profiles/schema.js';
@@ -12,6 +11,7 @@ import { ProxyService } from '../../src-main/core/service.js';
 import { startPostgres, type PgServer, type PgVersion } from './postgres.js';
 import { startSlapd, type SlapdServer } from './slapd.js';
 import { freePort, tempDir } from './ports.js';
+import { run } from './run.js';
 
 export const INSTALL_SQL = readFileSync(path.resolve(import.meta.dirname, '../../sql/postgres/install.sql'), 'utf8');
 
@@ -154,16 +154,8 @@ export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promis
       return c;
     },
     psql(user, password, args, env = {}) {
-      return new Promise((resolve) => {
-        const child = spawn('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-X', '-v', 'ON_ERROR_STOP=1', ...args], {
-          env: { PATH: process.env.PATH ?? '', ...(password === null ? {} : { PGPASSWORD: password }), PGCONNECT_TIMEOUT: '10', ...env },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      return run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-X', '-v', 'ON_ERROR_STOP=1', ...args], {
+        env: { PATH: process.env.PATH ?? '', ...(password === null ? {} : { PGPASSWORD: password }), PGCONNECT_TIMEOUT: '10', ...env },
       });
     },
     addProfile,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { freePort, tempDir } from '../harness/ports.js';
+import { run, type RunResult } from '../harness/run.js';
 
 // The headless host as a user runs it: bin/rolecall.mjs in a child process.
 let env: RolecallEnv;
@@ -12,16 +13,8 @@ let dir: string;
 let configFile: string;
 let port: number;
 
-function cli(args: string[], extraEnv: Record<string, string> = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['bin/rolecall.mjs', ...args], { env: { ...process.env, ...extraEnv } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    p.stdin.end(stdin ?? '');
-  });
+function cli(args: string[], extraEnv: Record<string, string> = {}, stdin?: string): Promise<RunResult> {
+  return run(process.execPath, ['bin/rolecall.mjs', ...args], { env: { ...process.env, ...extraEnv }, ...(stdin === undefined ? {} : { stdin }) });
 }
 
 beforeAll(async () => {
@@ -108,15 +101,10 @@ describe('rolecall CLI', () => {
     expect(clash.code).toBe(1);
     expect(clash.stderr).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
 
-    const c = await new Promise<{ code: number; out: string }>((resolve) => {
-      const p = spawn('psql', ['-X', '-At', '-c', 'select current_user', `host=127.0.0.1 port=${port} dbname=app user=alice application_name=cli-test`], {
-        env: { PATH: process.env.PATH ?? '', PGPASSWORD: USERS.alice },
-      });
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      p.on('close', (code) => resolve({ code: code ?? -1, out }));
+    const psql = await run('psql', ['-X', '-At', '-c', 'select current_user', `host=127.0.0.1 port=${port} dbname=app user=alice application_name=cli-test`], {
+      env: { PATH: process.env.PATH ?? '', PGPASSWORD: USERS.alice },
     });
+    const c = { code: psql.code, out: psql.stdout + psql.stderr };
     expect(c).toEqual({ code: 0, out: 'alice\n' });
 
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

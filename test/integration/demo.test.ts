@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
+import { run } from '../harness/run.js';
 
 // `npm run demo` as a user runs it: the real CLI, embedded PostgreSQL 18, the
 // built-in demo directory, and psql against the printed port.
@@ -37,16 +38,11 @@ afterAll(async () => {
   }
 });
 
-function psql(user: string, password: string, sql: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('psql', ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=hr user=${user}`], {
-      env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+async function psql(user: string, password: string, sql: string): Promise<{ code: number; out: string }> {
+  const r = await run('psql', ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=hr user=${user}`], {
+    env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
   });
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 describe('npm run demo', () => {

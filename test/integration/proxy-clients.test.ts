@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { tempDir } from '../harness/ports.js';
+import { run } from '../harness/run.js';
 
 // Real client libraries through the proxy: each must log in (cleartext password
 // request, SSLRequest answered N) and see the directory login as current_user.
@@ -19,14 +19,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', HOME: dir, ...env } });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
+/** A client program with a private HOME; stdout and stderr together, as a user would read them. */
+async function client(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  const r = await run(cmd, args, { env: { PATH: process.env.PATH ?? '', HOME: dir } });
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 const PY = `
@@ -60,9 +56,9 @@ public class Probe {
 describe('client compatibility through the proxy', () => {
   it('psycopg2 (libpq) logs in and is refused with the right message', async () => {
     writeFileSync(path.join(dir, 'probe.py'), PY);
-    const ok = await run('/usr/bin/python3', [path.join(dir, 'probe.py'), String(env.port), 'alice', USERS.alice]);
+    const ok = await client('/usr/bin/python3', [path.join(dir, 'probe.py'), String(env.port), 'alice', USERS.alice]);
     expect(ok.out.trim()).toBe('OK alice 2');
-    const denied = await run('/usr/bin/python3', [path.join(dir, 'probe.py'), String(env.port), 'bob', USERS.bob]);
+    const denied = await client('/usr/bin/python3', [path.join(dir, 'probe.py'), String(env.port), 'bob', USERS.bob]);
     expect(denied.code).toBe(1);
     expect(denied.out).toMatch(/not in any directory group/);
   });
@@ -71,9 +67,9 @@ describe('client compatibility through the proxy', () => {
     writeFileSync(path.join(dir, 'Probe.java'), JAVA);
     const url = `jdbc:postgresql://127.0.0.1:${env.port}/app?sslmode=prefer&ApplicationName=jdbc-test&assumeMinServerVersion=12`;
     const cp = '/usr/share/java/postgresql.jar';
-    const ok = await run('java', ['-cp', cp, path.join(dir, 'Probe.java'), url, 'alice', USERS.alice]);
+    const ok = await client('java', ['-cp', cp, path.join(dir, 'Probe.java'), url, 'alice', USERS.alice]);
     expect(ok.out.trim()).toBe('OK alice 2');
-    const wrong = await run('java', ['-cp', cp, path.join(dir, 'Probe.java'), url, 'alice', 'wrong-password']);
+    const wrong = await client('java', ['-cp', cp, path.join(dir, 'Probe.java'), url, 'alice', 'wrong-password']);
     expect(wrong.out).toMatch(/^ERROR 28P01 /m);
   }, 60_000);
 
