@@ -58,6 +58,16 @@ function nav(name: string) {
   return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 }
 
+/**
+ * Open a page from the main navigation and wait until it is the current page.
+ * The hash route changes on an async hashchange event, so without this wait a
+ * following fill() can land in the previous page's field of the same label.
+ */
+async function goTo(name: string): Promise<void> {
+  await nav(name).click();
+  await expect.poll(() => nav(name).getAttribute('aria-current')).toBe('page');
+}
+
 beforeAll(async () => {
   // Build the renderer from the current source: the test must exercise what ships.
   await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
@@ -176,7 +186,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('installs the SQL and creates the sync login with admin credentials it does not keep', async () => {
-    await nav('Database setup').click();
+    await goTo('Database setup');
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Database setup');
     await expect.poll(() => page.getByTestId('installed-state').textContent(), { timeout: 20_000 }).not.toContain('Checking');
     expect(await page.getByRole('region', { name: 'Source of install.sql' }).textContent()).toContain('rolecall');
@@ -228,7 +238,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('starts the proxy from the status page and shows a psql session live', async () => {
-    await nav('Status').click();
+    await goTo('Status');
     const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
     const toggle = card.getByRole('switch', { name: 'Proxy for App (Samba AD)' });
     expect(await toggle.getAttribute('aria-checked')).toBe('false');
@@ -265,7 +275,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('lists both attempts in history, filters them and exports CSV', async () => {
-    await nav('History').click();
+    await goTo('History');
     const rows = page.getByTestId('history-row');
     await expect.poll(() => rows.count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     expect(await page.getByTestId('history-count').textContent()).toMatch(/of [2-9]/);
@@ -304,7 +314,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('explains access for a denied and an allowed login (dry run)', async () => {
-    await nav('Access check').click();
+    await goTo('Access check');
     await page.getByLabel('Login', { exact: true }).fill(BOB.login);
     await page.getByRole('button', { name: 'Check access' }).click();
     const result = page.getByTestId('access-result');
@@ -324,7 +334,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('gives copy-ready client strings and writes a pg_service.conf entry without a password', async () => {
-    await nav('Client setup').click();
+    await goTo('Client setup');
     await page.getByLabel('Your login (optional)').fill(ALICE.login);
     await page.getByRole('button', { name: 'Update strings' }).click();
     await expect.poll(() => page.getByRole('textbox', { name: 'psql', exact: true }).inputValue()).toContain(`-U ${ALICE.login}`);
@@ -343,7 +353,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
   });
 
   it('stops the proxy from the status page, by keyboard', async () => {
-    await nav('Status').click();
+    await goTo('Status');
     const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
     const toggle = card.getByRole('switch', { name: 'Proxy for App (Samba AD)' });
     await toggle.focus();
@@ -377,7 +387,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
 
     await go('#/status');
     const started = Date.now();
-    await nav('History').click();
+    await goTo('History');
     await expect.poll(() => page.getByTestId('history-count').textContent(), { timeout: 10_000 }).toMatch(/^1–30 of 100,00\d$/);
     const firstPage = Date.now() - started;
     expect(await page.getByTestId('history-row').count()).toBe(30);
