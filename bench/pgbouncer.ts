@@ -1,6 +1,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { processCpuMs } from './proc-cpu.js';
 import path from 'node:path';
 import { freePort, isRoot, tempDir, waitFor } from '../test/harness/ports.js';
 
@@ -9,6 +10,8 @@ export const PGBOUNCER = '/usr/sbin/pgbouncer';
 export interface PgBouncer {
   port: number;
   version: string;
+  /** CPU time PgBouncer has used so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -76,6 +79,7 @@ export async function startPgBouncer(options: { pgPort: number; database: string
   return {
     port,
     version,
+    cpuMs: () => processCpuMs(child.pid ?? -1),
     async stop() {
       if (!exited) {
         const gone = new Promise((r) => child.once('exit', r));

@@ -40,6 +40,10 @@ process.on('message', (raw) => {
           send({
             type: 'status',
             rssBytes: process.memoryUsage().rss,
+            heapUsedBytes: process.memoryUsage().heapUsed,
+            externalBytes: process.memoryUsage().external,
+            heapTotalBytes: process.memoryUsage().heapTotal,
+            cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
             auth: proxy ? { ...proxy.authenticator.counters } : null,
             pool: proxy ? { ...proxy.pool.counters, idle: proxy.pool.idleCount() } : null,
             pbkdf2Runs: scramWork.pbkdf2Runs,

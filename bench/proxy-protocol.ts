@@ -11,6 +11,12 @@ export type ChildRequest =
 export interface ChildStatus {
   type: 'status';
   rssBytes: number;
+  /** V8 heap in use and memory outside it (Buffers, TLS), for where the RSS goes. */
+  heapUsedBytes: number;
+  externalBytes: number;
+  heapTotalBytes: number;
+  /** CPU time (user + system) the proxy process has used so far, in ms. */
+  cpuMs: number;
   auth: AuthCounters | null;
   pool: (UpstreamPoolCounters & { idle: number }) | null;
   pbkdf2Runs: number;

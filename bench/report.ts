@@ -18,6 +18,8 @@ export interface Results {
   login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
   idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
   copyOut: { megabytes: number; runsMs: Record<'direct' | 'pgbouncer' | 'rolecall', number[]>; mbPerSecond: Record<'direct' | 'pgbouncer' | 'rolecall', number> };
+  /** CPU the hop itself used: per (a) transaction (PgBouncer and the proxy), per (e) COPY (the proxy). */
+  hopCpu: { selectUsPerTransaction: Record<'pgbouncer' | 'rolecall', number>; copyMsRolecall: number };
   proxyWork: { upstreamOpened: number; upstreamReused: number; directoryCalls: number; syncCalls: number; pbkdf2Runs: number };
   targets: Target[];
 }
@@ -45,6 +47,8 @@ export function toMarkdown(r: Results): string {
     `| warm login through Rolecall (cache hit, pooled server connection), p50 | ${fmt(r.login.warmP50Ms, 1)} ms |`,
     `| direct login to PostgreSQL (TLS + SCRAM), p50 | ${fmt(r.login.directP50Ms, 1)} ms |`,
     `| (d) proxy RSS with ${fmt(r.idleClients.clients)} idle authenticated clients (idle: ${fmt(r.idleClients.baselineRssMb)} MB) | ${fmt(r.idleClients.rssMb)} MB (${fmt(r.idleClients.perClientKb)} KB per client) |`,
+    `| CPU per (a) transaction: PgBouncer / Rolecall proxy | ${fmt(r.hopCpu.selectUsPerTransaction.pgbouncer, 1)} µs / ${fmt(r.hopCpu.selectUsPerTransaction.rolecall, 1)} µs |`,
+    `| proxy CPU per (e) COPY of ${fmt(r.copyOut.megabytes)} MB | ${fmt(r.hopCpu.copyMsRolecall)} ms |`,
     `| work during (b): server connections opened / reused; directory calls; syncs; PBKDF2 runs | ${fmt(r.proxyWork.upstreamOpened)} / ${fmt(r.proxyWork.upstreamReused)}; ${r.proxyWork.directoryCalls}; ${r.proxyWork.syncCalls}; ${r.proxyWork.pbkdf2Runs} |`,
     '',
     '| Target | Wanted | Measured | Holds |',

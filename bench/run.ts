@@ -10,6 +10,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { build } from 'esbuild';
 import pg from 'pg';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startSlapd, type SlapdServer } from '../test/harness/slapd.js';
@@ -26,6 +27,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** BENCH_SERVER_TLS=off: every path reaches PostgreSQL in plaintext (to see what TLS costs). */
 const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
+/** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e').split(',').map((x) => x.trim()));
+const PARTIAL = !['a', 'b', 'c', 'd', 'e'].every((x) => ONLY.has(x));
 const COLD_USERS = 40;
 const IDLE_CLIENTS = 1000;
 const COPY_ROWS = 100_000; // × ~1 KB per row ≈ 100 MB
@@ -53,9 +57,28 @@ function ensureTools(): void {
 class ProxyChild {
   private constructor(private readonly child: ChildProcess) {}
 
-  static start(): ProxyChild {
-    const child = fork(path.join(HERE, 'proxy-child.ts'), [], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+  /**
+   * The proxy runs bundled by esbuild, as the desktop app ships the engine
+   * (dist/main/main.cjs), not through the tsx loader, whose compiler and
+   * module cache would be counted in the proxy's memory.
+   */
+  static async start(): Promise<ProxyChild> {
+    // Inside node_modules so the bundle's package imports resolve as the source's do.
+    const outfile = path.join(HERE, '..', 'node_modules', '.cache', 'rolecall-bench', 'proxy-child.mjs');
+    await build({
+      entryPoints: [path.join(HERE, 'proxy-child.ts')],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      banner: { js: "import { createRequire as __rolecallCreateRequire } from 'node:module'; const require = __rolecallCreateRequire(import.meta.url);" },
+      logLevel: 'warning',
+    });
+    const child = fork(outfile, [], {
+      // BENCH_PROXY_NODE_OPTIONS adds Node flags to the proxy only (e.g. --cpu-prof).
+      execArgv: ['--expose-gc', ...(process.env.BENCH_PROXY_NODE_OPTIONS ?? '').split(' ').filter(Boolean)],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     process.once('exit', () => child.kill('SIGKILL'));
@@ -71,10 +94,13 @@ class ProxyChild {
       const onMessage = (raw: unknown) => {
         const reply = raw as ChildReply;
         this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
         if (reply.type === expect) resolve(reply as Extract<ChildReply, { type: T }>);
         else reject(new Error(reply.type === 'error' ? reply.message : `unexpected reply ${reply.type}`));
       };
+      const onExit = (code: number | null) => reject(new Error(`the proxy process exited (code ${code}) before answering ${message.type}`));
       this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
       this.child.send(message);
     });
   }
@@ -143,7 +169,7 @@ async function main(): Promise<void> {
       revalidate: { intervalSeconds: 0 },
       pool: { idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' },
     };
-    proxy = ProxyChild.start();
+    proxy = await ProxyChild.start();
     const child = proxy;
     cleanup.push(async () => {
       await child.request({ type: 'stop' }, 'stopped').catch(() => undefined);
@@ -168,7 +194,7 @@ async function main(): Promise<void> {
     log(`(d) ${IDLE_CLIENTS} idle clients`);
     const baseline = await proxy.status(true);
     const clients: pg.Client[] = [];
-    for (let i = 0; i < IDLE_CLIENTS; i += 50) {
+    for (let i = 0; ONLY.has('d') && i < IDLE_CLIENTS; i += 50) {
       const batch = Array.from({ length: Math.min(50, IDLE_CLIENTS - i) }, async () => {
         const c = new pg.Client(proxyClient('bench', benchPassword));
         c.on('error', () => undefined);
@@ -177,16 +203,18 @@ async function main(): Promise<void> {
       });
       clients.push(...(await Promise.all(batch)));
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, Number(process.env.BENCH_IDLE_WAIT_MS ?? 1000)));
     const loaded = await proxy.status(true);
-    if (loaded.sessions < IDLE_CLIENTS) throw new Error(`only ${loaded.sessions} sessions are open`);
+    if (ONLY.has('d') && loaded.sessions < IDLE_CLIENTS) throw new Error(`only ${loaded.sessions} sessions are open`);
     const idleClients = {
       clients: IDLE_CLIENTS,
       baselineRssMb: round(baseline.rssBytes / 2 ** 20, 1),
       rssMb: round(loaded.rssBytes / 2 ** 20, 1),
       perClientKb: round((loaded.rssBytes - baseline.rssBytes) / 1024 / IDLE_CLIENTS, 1),
     };
-    log(`RSS ${idleClients.baselineRssMb} MB idle, ${idleClients.rssMb} MB with ${IDLE_CLIENTS} clients`);
+    const mb = (b: number) => round(b / 2 ** 20, 1);
+    log(`RSS ${idleClients.baselineRssMb} MB idle, ${idleClients.rssMb} MB with ${IDLE_CLIENTS} clients ` +
+      `(V8 heap used ${mb(baseline.heapUsedBytes)} → ${mb(loaded.heapUsedBytes)} MB of ${mb(baseline.heapTotalBytes)} → ${mb(loaded.heapTotalBytes)} MB, external ${mb(baseline.externalBytes)} → ${mb(loaded.externalBytes)} MB)`);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     await new Promise((r) => setTimeout(r, 2000));
 
@@ -198,17 +226,22 @@ async function main(): Promise<void> {
 
     const selectOnly: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
     const perConnect: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
+    const hopCpuUs: Record<'pgbouncer' | 'rolecall', number[]> = { pgbouncer: [], rolecall: [] };
     let workBefore = await proxy.status();
     let workB = { upstreamOpened: 0, upstreamReused: 0, directoryCalls: 0, syncCalls: 0, pbkdf2Runs: 0 };
-    for (let pass = 0; pass < ROUNDS; pass++) {
+    for (let pass = 0; (ONLY.has('a') || ONLY.has('b')) && pass < ROUNDS; pass++) {
       // Rotate the order each round so no path always runs first (or last) on a busy machine.
       const order = NAMES.map((_, i) => NAMES[(i + pass) % NAMES.length] as Name);
-      for (const name of order) {
+      for (const name of ONLY.has('a') ? order : []) {
+        // CPU per transaction of the hop (PgBouncer or the proxy): a work measure steadier than TPS on shared cores.
+        const hopCpu = async () => (name === 'rolecall' ? (await proxy!.status()).cpuMs : name === 'pgbouncer' ? bouncer!.cpuMs() : 0);
+        const cpuBefore = await hopCpu();
         const tps = await pgbench(endpoints[name], 'bench', benchPassword, ['-c', '8', '-j', '2'], SECONDS);
         selectOnly[name].push(tps);
-        log(`round ${pass + 1} (a) select-only ${name}: ${round(tps, 0)} TPS`);
+        if (name !== 'direct') hopCpuUs[name].push((((await hopCpu()) - cpuBefore) * 1000) / (tps * SECONDS));
+        log(`round ${pass + 1} (a) select-only ${name}: ${round(tps, 0)} TPS${name !== 'direct' ? ` (${round(hopCpuUs[name].at(-1) ?? 0, 1)} µs CPU per transaction)` : ''}`);
       }
-      for (const name of order) {
+      for (const name of ONLY.has('b') ? order : []) {
         if (name === 'rolecall') workBefore = await proxy.status();
         const tps = await pgbench(endpoints[name], 'bench', benchPassword, ['-C', '-c', '4', '-j', '2'], SECONDS);
         perConnect[name].push(tps);
@@ -228,7 +261,7 @@ async function main(): Promise<void> {
 
     log('(c) login latency');
     const cold: number[] = [];
-    for (let i = 0; i < COLD_USERS; i++) cold.push(await connectTime(proxyClient(`cold${String(i).padStart(3, '0')}`, coldPassword)));
+    for (let i = 0; ONLY.has('c') && i < COLD_USERS; i++) cold.push(await connectTime(proxyClient(`cold${String(i).padStart(3, '0')}`, coldPassword)));
     const warm: number[] = [];
     for (let i = 0; i < 40; i++) warm.push(await connectTime(proxyClient('bench', benchPassword)));
     const direct: number[] = [];
@@ -240,17 +273,26 @@ async function main(): Promise<void> {
     log('(e) COPY out');
     const copySql = `\\copy (select repeat('x', 1000) from generate_series(1, ${COPY_ROWS})) to '/dev/null'`;
     const copyMs: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
-    for (let pass = 0; pass < ROUNDS; pass++) {
+    const copyProxyCpuMs: number[] = [];
+    // One untimed COPY per path first: the first bulk transfer pays for buffer growth and JIT on every path.
+    for (const name of ONLY.has('e') ? NAMES : []) await run('psql', ['-X', '-q', '-c', copySql], libpqEnv(endpoints[name], 'bench', benchPassword));
+    for (let pass = 0; ONLY.has('e') && pass < ROUNDS; pass++) {
       for (const name of NAMES.map((_, i) => NAMES[(i + pass) % NAMES.length] as Name)) {
+        const cpuBefore = name === 'rolecall' ? (await proxy.status()).cpuMs : 0;
         const r = await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', copySql], libpqEnv(endpoints[name], 'bench', benchPassword));
         if (r.code !== 0) throw new Error(`COPY through ${name} failed: ${r.stderr}`);
         copyMs[name].push(r.ms);
-        log(`round ${pass + 1} (e) COPY ${name}: ${round(r.ms, 0)} ms`);
+        if (name === 'rolecall') copyProxyCpuMs.push((await proxy.status()).cpuMs - cpuBefore);
+        log(`round ${pass + 1} (e) COPY ${name}: ${round(r.ms, 0)} ms${name === 'rolecall' ? ` (proxy CPU ${round(copyProxyCpuMs.at(-1) ?? 0, 0)} ms)` : ''}`);
       }
     }
     const megabytes = (COPY_ROWS * 1001) / 1e6;
     const mbPerSecond = Object.fromEntries(NAMES.map((n) => [n, round(megabytes / (median(copyMs[n]) / 1000), 1)])) as Record<Name, number>;
 
+    if (PARTIAL) {
+      log(`BENCH_ONLY=${[...ONLY].join(',')}: partial run, bench/results left unchanged`);
+      return;
+    }
     const med = (runs: Record<Name, number[]>) =>
       Object.fromEntries(NAMES.map((n) => [n, { runs: runs[n].map((x) => round(x, 1)), median: round(median(runs[n]), 1) }])) as Results['selectOnly'];
     const a = med(selectOnly);
@@ -300,6 +342,10 @@ async function main(): Promise<void> {
       login,
       idleClients,
       copyOut: { megabytes: round(megabytes, 1), runsMs: Object.fromEntries(NAMES.map((n) => [n, copyMs[n].map((x) => round(x, 0))])) as Record<Name, number[]>, mbPerSecond },
+      hopCpu: {
+        selectUsPerTransaction: { pgbouncer: round(median(hopCpuUs.pgbouncer), 1), rolecall: round(median(hopCpuUs.rolecall), 1) },
+        copyMsRolecall: round(median(copyProxyCpuMs), 0),
+      },
       proxyWork: workB,
       targets,
     };

@@ -21,6 +21,9 @@ const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 /** A Terminate not followed by EOF within this time was not the client's goodbye after all. */
 const TERMINATE_HOLD_MS = 5000;
 
+/** A chunk this large is part of bulk output (a TLS record is at most 16 KB). */
+const BULK_CHUNK = 4096;
+
 function endsWithTerminate(chunk: Buffer): boolean {
   const n = chunk.length;
   return n >= 5 && chunk[n - 5] === 0x58 && chunk[n - 4] === 0 && chunk[n - 3] === 0 && chunk[n - 2] === 0 && chunk[n - 1] === 4;
@@ -75,8 +78,23 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
     }
     if (!upstream.write(c)) client.pause();
   };
+  // A TLS server connection delivers at most one 16 KB record per 'data'
+  // event; several arrive in one event-loop turn during bulk output. Corking
+  // the client until the turn ends sends them with one writev instead of one
+  // write each.
+  let clientCorked = false;
+  const uncorkClient = () => {
+    clientCorked = false;
+    client.uncork();
+  };
   const fromUpstream = (c: Buffer) => {
     bytes.toClient += c.length;
+    // Small replies (the interactive case) go out at once; only bulk is batched.
+    if (!clientCorked && c.length >= BULK_CHUNK) {
+      clientCorked = true;
+      client.cork();
+      setImmediate(uncorkClient);
+    }
     if (!client.write(c)) upstream.pause();
   };
   const resumeClient = () => client.resume();
