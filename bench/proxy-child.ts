@@ -4,6 +4,8 @@
  * Driven over the IPC channel: start (profile + secrets), status, stop.
  * Secrets arrive over IPC, never on the command line or in the environment.
  */
+import path from 'node:path';
+import v8 from 'node:v8';
 import { createLogger } from '../src-main/core/log.js';
 import { profileSchema } from '../src-main/core/profiles/schema.js';
 import { MemorySecretStore } from '../src-main/core/secrets/memory-store.js';
@@ -13,6 +15,9 @@ import type { ChildReply, ChildRequest } from './proxy-protocol.js';
 
 let service: ProxyService | null = null;
 let profileId = '';
+/** BENCH_HEAP_SNAPSHOT_DIR: a heap snapshot at every status read after a gc (to compare 0 and 1,000 clients). */
+const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+let snapshots = 0;
 
 function send(reply: ChildReply): void {
   process.send?.(reply);
@@ -36,6 +41,7 @@ process.on('message', (raw) => {
         }
         case 'status': {
           if (m.gc) (globalThis as { gc?: () => void }).gc?.();
+          if (m.gc && snapshotDir) v8.writeHeapSnapshot(path.join(snapshotDir, `proxy-${++snapshots}.heapsnapshot`));
           const proxy = service?.get(profileId);
           send({
             type: 'status',

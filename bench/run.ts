@@ -27,6 +27,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /** BENCH_SERVER_TLS=off: every path reaches PostgreSQL in plaintext (to see what TLS costs). */
 const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
+/** BENCH_PROXY_SSLMODE=require: the proxy's sslmode to PostgreSQL when TLS is on (default verify-full with the CA file). */
+const PROXY_SSLMODE = (process.env.BENCH_PROXY_SSLMODE ?? 'verify-full') as 'require' | 'verify-ca' | 'verify-full';
 /** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e').split(',').map((x) => x.trim()));
 const PARTIAL = !['a', 'b', 'c', 'd', 'e'].every((x) => ONLY.has(x));
@@ -163,7 +165,7 @@ async function main(): Promise<void> {
       id: 'bench',
       name: 'Benchmark',
       directory: { kind: 'openldap', url: ldap.url, bindDn: ldap.serviceDn, baseDn: ldap.baseDn, groupStrategy: 'member-nested', groupPrefix: 'heimdall-', timeoutMs: 5000 },
-      database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: SERVER_TLS ? 'verify-full' : 'disable', caFile: pgServer.pki.caFile, connectTimeoutMs: 10_000 },
+      database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: SERVER_TLS ? PROXY_SSLMODE : 'disable', ...(PROXY_SSLMODE === 'require' ? {} : { caFile: pgServer.pki.caFile }), connectTimeoutMs: 10_000 },
       listen: { host: '127.0.0.1', port, maxClients: IDLE_CLIENTS + 100, authTimeoutMs: 30_000 },
       cache: { ttlSeconds: 3600, negativeTtlSeconds: 30, passwordValidForSeconds: 7200 },
       revalidate: { intervalSeconds: 0 },

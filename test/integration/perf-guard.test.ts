@@ -1,10 +1,14 @@
 import net from 'node:net';
+import tls from 'node:tls';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type pg from 'pg';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { waitFor } from '../harness/ports.js';
 import { PacketReader } from '../../src-main/core/proxy/packet-reader.js';
+import { connectUpstream } from '../../src-main/core/proxy/upstream.js';
 import { scramWork } from '../../src-main/core/sync/scram-verifier.js';
 
 /**
@@ -45,6 +49,15 @@ async function quitAndPool(c: pg.Client, login: string): Promise<void> {
   const idle = proxy().pool.idleCount(login);
   await c.end();
   await waitFor(`${login}'s connection pooled`, async () => (proxy().pool.idleCount(login) > idle ? true : undefined), 5000, 10);
+}
+
+/** A full garbage collection, so a WeakRef says whether anything still holds its object. */
+async function collectGarbage(): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  // WeakRef targets stay alive until the current job ends.
+  await new Promise((r) => setTimeout(r, 0));
+  gc();
 }
 
 function cancelRequest(pid: number, secret: number): Buffer {
@@ -183,5 +196,54 @@ describe('perf guard: reconnects and the relay do no avoidable work', () => {
     const b = await env.connect('alice', USERS.alice, { application_name: 'vanished' });
     expect(delta(before)).toMatchObject({ reused: 0, opened: 1 });
     await b.end();
+  });
+
+  it('keeps nothing of the startup phase for an open session: its packet reader (and the password chunk it read) can be collected', async () => {
+    const readers: WeakRef<PacketReader>[] = [];
+    // The memory behind the bytes the reader still held when the relay started: the chunk the password came in.
+    const leftovers: WeakRef<ArrayBufferLike>[] = [];
+    const { attach, detach } = PacketReader.prototype;
+    PacketReader.prototype.attach = function (this: PacketReader, socket) {
+      readers.push(new WeakRef(this));
+      attach.call(this, socket);
+    };
+    PacketReader.prototype.detach = function (this: PacketReader) {
+      const rest = detach.call(this);
+      leftovers.push(new WeakRef(rest.buffer));
+      return rest;
+    };
+    let c: pg.Client;
+    try {
+      c = await env.connect('alice', USERS.alice, { application_name: 'startup-state' });
+    } finally {
+      Object.assign(PacketReader.prototype, { attach, detach });
+    }
+    expect(await one(c, 'select 1 as one')).toEqual({ one: 1 });
+    expect(readers).toHaveLength(1);
+    expect(leftovers.length).toBeGreaterThan(0);
+    await collectGarbage();
+    expect(readers[0]!.deref()).toBeUndefined();
+    expect(leftovers.filter((l) => l.deref() !== undefined)).toHaveLength(0);
+    // The session itself is alive and relaying.
+    expect(await one(c, 'select current_user as who')).toEqual({ who: 'alice' });
+    await c.end();
+  });
+
+  it('builds no TLS context per server connection when no CA file is given (sslmode=require)', async () => {
+    const warm = await env.connect('alice', USERS.alice); // alice's role and password exist in the database
+    await warm.end();
+    const target = { host: '127.0.0.1', port: env.pg.port, sslmode: 'require' as const, connectTimeoutMs: 5000 };
+    const login = { user: 'alice', password: USERS.alice, params: { database: 'app' } };
+    const created = vi.spyOn(tls, 'createSecureContext');
+    try {
+      const conns = [];
+      for (let i = 0; i < 3; i++) conns.push(await connectUpstream(target, login));
+      expect(conns.every((c) => c.tls)).toBe(true);
+      for (const c of conns) c.socket.destroy();
+      // One shared context at most (none if an earlier connection already built it), not one per connection.
+      expect(created.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      created.mockRestore();
+    }
   });
 });

@@ -70,11 +70,17 @@ function describe(e: unknown): string {
  */
 export class ClientSession {
   readonly info: SessionInfo;
-  private readonly reader = new PacketReader();
+  /**
+   * Startup-phase state, dropped when the relay starts: an idle relaying
+   * session keeps only what relaying needs (see startRelay).
+   */
+  private startupReader: PacketReader | null = new PacketReader();
   private client: Duplex;
   private tlsDone = false;
   private gssDone = false;
-  private readonly abort = new AbortController();
+  private abortController: AbortController | null = new AbortController();
+  /** A client that leaves mid-authentication must not leave a server connection behind. */
+  private readonly onSocketClose = () => this.abortController?.abort();
   private deadline: NodeJS.Timeout | null = null;
   private relayHandle: RelayHandle | null = null;
   private outcomeRecorded = false;
@@ -122,8 +128,7 @@ export class ClientSession {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on('error', () => undefined); // errors surface as close; logged below where they matter
-    // A client that leaves mid-authentication must not leave a server connection behind.
-    socket.once('close', () => this.abort.abort());
+    socket.on('close', this.onSocketClose);
     this.deadline = setTimeout(() => this.onDeadline(), this.host.profile.listen.authTimeoutMs);
     this.reader.attach(socket);
     try {
@@ -171,13 +176,13 @@ export class ClientSession {
 
   /** Proxy shutdown: cut the connection. */
   destroy(): void {
-    this.abort.abort();
+    this.abortController?.abort();
     this.client.destroy();
   }
 
   private onDeadline(): void {
     this.host.logger.info({ session: this.info.id, login: this.info.typedLogin }, 'authentication timed out');
-    this.abort.abort();
+    this.abortController?.abort();
     // Before a valid startup packet there is nobody to talk to; after it, say why.
     if (this.info.typedLogin === null) this.client.destroy();
     else
@@ -191,6 +196,18 @@ export class ClientSession {
             : 'The directory or the database may be slow or unreachable; retry.',
         }),
       );
+  }
+
+  /** The startup-phase reader; gone once relaying (nothing reads packets then). */
+  private get reader(): PacketReader {
+    if (!this.startupReader) throw new ProtocolClose(null);
+    return this.startupReader;
+  }
+
+  /** Aborts authentication work when the client leaves; also gone once relaying. */
+  private get abort(): AbortController {
+    this.abortController ??= abortedController();
+    return this.abortController;
   }
 
   private clearDeadline(): void {
@@ -379,19 +396,28 @@ export class ClientSession {
   private startRelay(upstream: UpstreamConnection): void {
     this.clearDeadline();
     const leftover = this.reader.detach();
+    // Nothing of the startup phase outlives it: the reader, the abort signal
+    // and its close listener go; of the leftover bytes (which may hold the
+    // password message's chunk) only the count is kept.
+    this.startupReader = null;
+    this.socket.off('close', this.onSocketClose);
+    this.abortController = null;
+    const leftoverBytes = leftover.length;
+    const greetingBytes = upstream.greeting.length;
     const client = this.client;
     // From here on: no timeout of ours, TCP keepalive only.
     this.socket.setTimeout(0);
     client.write(upstream.greeting);
-    if (leftover.length > 0) upstream.socket.write(leftover);
+    if (leftoverBytes > 0) upstream.socket.write(leftover);
     const unregister = upstream.backendKey ? this.host.registerBackend(upstream.backendKey.pid, upstream.backendKey.key) : () => undefined;
     this.record('success', null);
     this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined });
+    const release = this.host.releaseUpstream;
     void this.relayHandle.done.then((r) => {
       unregister();
-      if (r.upstreamKept) this.host.releaseUpstream?.(upstream);
-      this.info.bytesFromClient = r.bytesFromClient + leftover.length;
-      this.info.bytesToClient = r.bytesToClient + upstream.greeting.length;
+      if (r.upstreamKept) release?.(upstream);
+      this.info.bytesFromClient = r.bytesFromClient + leftoverBytes;
+      this.info.bytesToClient = r.bytesToClient + greetingBytes;
       this.finish();
     });
   }
@@ -403,7 +429,7 @@ export class ClientSession {
   }
 
   private fail(error: ClientError | null): void {
-    this.reader.detach();
+    this.startupReader?.detach();
     // A denied session ends here: record the directory account it matched, if any.
     if (error?.account && this.info.login === null) this.info.login = error.account;
     if (error && this.info.typedLogin !== null && !this.revoked) {
@@ -425,6 +451,13 @@ export class ClientSession {
     this.client.destroy();
     this.host.closed(this.info);
   }
+}
+
+/** Stands in for the abort controller once relaying: any late check sees "aborted". */
+function abortedController(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
 }
 
 /** A Duplex over the socket that first yields bytes already read from it. */

@@ -25,12 +25,25 @@ function where(target: UpstreamTarget): string {
   return `${target.host}:${target.port}`;
 }
 
+/**
+ * Without a secureContext, tls.connect builds a new one (an OpenSSL SSL_CTX)
+ * for every connection, and each open connection keeps its own: ~18 KB per
+ * idle session. Connections that bring no CA file of their own share this one,
+ * which is what tls.connect would build: Node's default roots and TLS versions.
+ */
+let defaultContext: tls.SecureContext | undefined;
+function sharedDefaultContext(): tls.SecureContext {
+  defaultContext ??= tls.createSecureContext();
+  return defaultContext;
+}
+
 /** tls.connect options for the sslmode: what is verified, and against which CA. */
 export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
   // SNI only takes DNS names; for an IP the identity check still covers IP SANs.
   const sni: tls.ConnectionOptions = net.isIP(target.host) === 0 ? { servername: target.host } : {};
   try {
-    return { ...sni, ...certificateChecks(target.sslmode, target.caFile, target.host) };
+    const checks = certificateChecks(target.sslmode, target.caFile, target.host);
+    return { ...sni, secureContext: checks.secureContext ?? sharedDefaultContext(), ...checks };
   } catch (e) {
     if (e instanceof CaFileError) throw new UpstreamError('tls', `cannot read database.caFile ${target.caFile}: ${e.message}`, { cause: e });
     throw e;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { Parser } from 'pg-protocol/dist/parser.js';
-import type { BackendMessage, DatabaseError, ParameterStatusMessage, AuthenticationMD5Password } from 'pg-protocol/dist/messages.js';
+import type { BackendMessage, DatabaseError, AuthenticationMD5Password } from 'pg-protocol/dist/messages.js';
 import type { SslMode } from '../profiles/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ScramClient, ScramError, SCRAM_MECHANISM, type ScramKeyCache } from '../sync/scram-client.js';
@@ -42,9 +42,66 @@ export interface UpstreamConnection {
    */
   greeting: Buffer;
   backendKey: { pid: number; key: Buffer } | null;
-  parameters: Record<string, string>;
+  /** The server's ParameterStatus values (server_version, TimeZone...), as in the greeting. */
+  readonly parameters: Record<string, string>;
   tls: boolean;
   authMethod: UpstreamAuthMethod;
+}
+
+/**
+ * What an open connection holds for the whole session, kept small: one
+ * thousand idle clients hold one thousand of these. The greeting is one
+ * buffer of its own (not a slice of Node's shared 8 KB pool, which a long-lived
+ * slice would pin), the backend key is a view into it, and the parameters are
+ * read from it only when asked for.
+ */
+class OpenConnection implements UpstreamConnection {
+  readonly backendKey: { pid: number; key: Buffer } | null;
+
+  constructor(
+    readonly socket: net.Socket | tls.TLSSocket,
+    readonly greeting: Buffer,
+    readonly tls: boolean,
+    readonly authMethod: UpstreamAuthMethod,
+  ) {
+    this.backendKey = null;
+    for (const [code, start, end] of frames(greeting)) {
+      // Read by hand: the key may be longer than 4 bytes (protocol 3.2).
+      if (code === CODE.backendKey) this.backendKey = { pid: greeting.readInt32BE(start), key: greeting.subarray(start + 4, end) };
+    }
+  }
+
+  get parameters(): Record<string, string> {
+    const parameters: Record<string, string> = {};
+    for (const [code, start, end] of frames(this.greeting)) {
+      if (code !== CODE.parameterStatus) continue;
+      const nul = this.greeting.indexOf(0, start);
+      if (nul < 0 || nul >= end) continue;
+      parameters[this.greeting.toString('utf8', start, nul)] = this.greeting.toString('utf8', nul + 1, Math.max(nul + 1, end - 1));
+    }
+    return parameters;
+  }
+}
+
+/** The messages in a buffer of whole backend messages: type byte, payload start and end. */
+function* frames(buffer: Buffer): Generator<[code: number, start: number, end: number]> {
+  let offset = 0;
+  while (offset + 5 <= buffer.length) {
+    const end = offset + 1 + buffer.readUInt32BE(offset + 1);
+    if (end > buffer.length) return;
+    yield [buffer[offset] as number, offset + 5, end];
+    offset = end;
+  }
+}
+
+/** Concatenates into a buffer of exactly that size, outside Node's shared pool (see OpenConnection). */
+function ownBuffer(parts: Buffer[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = Buffer.allocUnsafeSlow(length);
+  let offset = 0;
+  for (const p of parts) offset += p.copy(out, offset);
+  return out;
 }
 
 const PROTOCOL_3_0 = 196608;
@@ -261,7 +318,7 @@ async function authenticate(
     const frame = await reader.next();
     if (frame.code === CODE.error) throw serverError(parser, frame, target);
     if (frame.code === CODE.notice) {
-      greeting.push(Buffer.from(frame.raw));
+      greeting.push(frame.raw);
       continue;
     }
     if (frame.code !== CODE.auth || frame.raw.length < 9) {
@@ -272,7 +329,7 @@ async function authenticate(
       case 0: {
         // Mutual authentication: a server that skips SASLFinal has not proven anything.
         if (scram && scramStep !== 'done') throw protocolError('ended SCRAM authentication without proving its identity');
-        greeting.push(Buffer.from(frame.raw));
+        greeting.push(frame.raw);
         return method;
       }
       case 3:
@@ -335,37 +392,25 @@ async function authenticate(
   }
 }
 
-async function collectUntilReady(
-  reader: FrameReader,
-  parser: Parser,
-  target: UpstreamTarget,
-  greeting: Buffer[],
-): Promise<{ parameters: Record<string, string>; backendKey: UpstreamConnection['backendKey'] }> {
-  const parameters: Record<string, string> = {};
-  let backendKey: UpstreamConnection['backendKey'] = null;
+/** ParameterStatus, BackendKeyData and notices until ReadyForQuery, kept verbatim (OpenConnection reads them). */
+async function collectUntilReady(reader: FrameReader, parser: Parser, target: UpstreamTarget, greeting: Buffer[]): Promise<void> {
   for (;;) {
     const frame = await reader.next();
     switch (frame.code) {
       case CODE.error:
         throw serverError(parser, frame, target);
-      case CODE.parameterStatus: {
-        const m = parseFrame(parser, frame) as ParameterStatusMessage;
-        parameters[m.parameterName] = m.parameterValue;
-        break;
-      }
       case CODE.backendKey:
-        // Read by hand: the key may be longer than 4 bytes (protocol 3.2).
         if (frame.raw.length < 13) throw new UpstreamError('protocol', `server at ${where(target)} sent a short BackendKeyData`);
-        backendKey = { pid: frame.raw.readInt32BE(5), key: Buffer.from(frame.raw.subarray(9)) };
         break;
+      case CODE.parameterStatus:
       case CODE.notice:
       case CODE.ready:
         break;
       default:
         throw new UpstreamError('protocol', `server at ${where(target)} sent unexpected message ${typeName(frame.code)} during startup`);
     }
-    greeting.push(Buffer.from(frame.raw));
-    if (frame.code === CODE.ready) return { parameters, backendKey };
+    greeting.push(frame.raw);
+    if (frame.code === CODE.ready) return;
   }
 }
 
@@ -395,10 +440,10 @@ async function handshake(target: UpstreamTarget, login: UpstreamLogin, startup: 
     throw e;
   }
   attempt.phase = 'waiting for the session to start on';
-  const { parameters, backendKey } = await collectUntilReady(reader, parser, target, greeting);
+  await collectUntilReady(reader, parser, target, greeting);
   const rest = reader.detach();
   if (rest.length > 0) greeting.push(rest);
-  return { socket, greeting: Buffer.concat(greeting), backendKey, parameters, tls: socket !== raw, authMethod };
+  return new OpenConnection(socket, ownBuffer(greeting), socket !== raw, authMethod);
 }
 
 /**
