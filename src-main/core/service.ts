@@ -1,4 +1,6 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
 import type { DatabaseConfig, Profile } from './profiles/schema.js';
@@ -37,9 +39,34 @@ export class StartError extends Error {
   }
 }
 
+/**
+ * A proxy's status as the service reports it: the proxy's own, plus whether
+ * saved settings (or secrets) are waiting for a restart because clients were
+ * connected when they were saved.
+ */
+export interface ServiceStatus extends ProxyStatus {
+  pendingRestart: boolean;
+}
+
+/** What saving a profile did to its running proxy. */
+export type ApplyResult =
+  | { outcome: 'not-running' }
+  | { outcome: 'unchanged' }
+  | { outcome: 'restarted'; status: ServiceStatus; previousPort: number }
+  | { outcome: 'restart-pending'; status: ServiceStatus; activeConnections: number }
+  /** The old proxy was stopped and the new settings could not start: the proxy is down, in state 'error'. */
+  | { outcome: 'restart-failed'; error: StartError };
+
 export interface ServiceEvents {
-  status: [ProxyStatus];
+  status: [ServiceStatus];
   connection: [ConnectionEvent];
+}
+
+/** The settings a running proxy was started with, to tell whether a save changes anything. */
+interface StartedWith {
+  profile: Profile;
+  /** Keyed hash of the secrets read at start: lets a changed password count as a change without keeping it. */
+  secrets: string;
 }
 
 /**
@@ -48,6 +75,12 @@ export interface ServiceEvents {
  */
 export class ProxyService extends EventEmitter<ServiceEvents> {
   private readonly proxies = new Map<string, ProfileProxy>();
+  private readonly startedWith = new Map<string, StartedWith>();
+  /** Saved settings that wait for a restart, and the settings running when they were saved. */
+  private readonly pending = new Map<string, { to: Profile; from: StartedWith }>();
+  /** One start/stop/restart per profile at a time, so a save cannot race a toggle. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly digestKey = randomBytes(32);
   private readonly logger: Logger;
 
   constructor(private readonly options: ServiceOptions) {
@@ -55,10 +88,87 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     this.logger = options.logger ?? silentLogger;
   }
 
-  async start(profile: Profile): Promise<ProxyStatus> {
+  start(profile: Profile): Promise<ServiceStatus> {
+    return this.exclusive(profile.id, () => this.startNow(profile));
+  }
+
+  /** Stops accepting, lets sessions finish for graceMs (default 5 s), then closes what is left. */
+  stop(profileId: string, graceMs?: number): Promise<void> {
+    return this.exclusive(profileId, () => this.stopNow(profileId, graceMs));
+  }
+
+  async stopAll(graceMs?: number): Promise<void> {
+    await Promise.all([...this.proxies.keys()].map((id) => this.stop(id, graceMs)));
+  }
+
+  /**
+   * After a profile was saved: make its running proxy use the saved settings.
+   * Not running, or nothing changed (profile and secrets): nothing happens.
+   * Changed with no client connected: restarted at once (on the new port, if
+   * it changed). Changed while clients are connected: they are not cut; the
+   * status says `pendingRestart` until restart() (or a stop and start).
+   */
+  apply(profile: Profile, options: { graceMs?: number } = {}): Promise<ApplyResult> {
+    return this.exclusive(profile.id, async (): Promise<ApplyResult> => {
+      const proxy = this.proxies.get(profile.id);
+      const started = this.startedWith.get(profile.id);
+      if (!proxy || !started || proxy.status().state !== 'running') return { outcome: 'not-running' };
+      const secrets = await this.secretsDigest(profile.id);
+      // Secrets that cannot be read now (locked keychain) are not taken as a change: the proxy keeps its own.
+      const secretsChanged = secrets !== null && secrets !== started.secrets;
+      if (isDeepStrictEqual(started.profile, profile) && !secretsChanged) {
+        if (secrets !== null && this.pending.delete(profile.id)) this.emitStatus(proxy);
+        return { outcome: 'unchanged' };
+      }
+      const active = proxy.status().activeConnections;
+      if (active > 0) {
+        this.pending.set(profile.id, { to: profile, from: started });
+        this.logger.info({ profile: profile.id, activeConnections: active }, 'profile changed while clients are connected: restart pending');
+        const status = this.decorate(proxy.status());
+        this.emit('status', status);
+        return { outcome: 'restart-pending', status, activeConnections: active };
+      }
+      return this.restartNow(proxy, profile, options.graceMs);
+    });
+  }
+
+  /**
+   * Stops the profile's proxy (sessions get the usual grace) and starts it
+   * again with `profile`, else with the settings waiting for a restart, else
+   * with the ones it runs with. A failed start throws StartError and leaves
+   * the proxy stopped in state 'error'.
+   */
+  restart(profileId: string, profile?: Profile, graceMs?: number): Promise<ServiceStatus> {
+    return this.exclusive(profileId, async () => {
+      const proxy = this.proxies.get(profileId);
+      const next = profile ?? this.pending.get(profileId)?.to ?? this.startedWith.get(profileId)?.profile ?? proxy?.profile;
+      if (!next) throw new StartError(`profile "${profileId}" is not running and its settings are unknown`, profileId);
+      if (!proxy) return this.startNow(next);
+      const r = await this.restartNow(proxy, next, graceMs);
+      if (r.outcome === 'restart-failed') throw r.error;
+      if (r.outcome !== 'restarted') throw new Error(`unexpected restart outcome ${r.outcome}`);
+      return r.status;
+    });
+  }
+
+  get(profileId: string): ProfileProxy | undefined {
+    return this.proxies.get(profileId);
+  }
+
+  /** One proxy's status (with pendingRestart), or undefined when the service has none for it. */
+  statusOf(profileId: string): ServiceStatus | undefined {
+    const proxy = this.proxies.get(profileId);
+    return proxy ? this.decorate(proxy.status()) : undefined;
+  }
+
+  status(): ServiceStatus[] {
+    return [...this.proxies.values()].map((p) => this.decorate(p.status()));
+  }
+
+  private async startNow(profile: Profile): Promise<ServiceStatus> {
     const existing = this.proxies.get(profile.id);
     if (existing) {
-      if (existing.status().state === 'running') return existing.status();
+      if (existing.status().state === 'running') return this.decorate(existing.status());
       this.proxies.delete(profile.id);
     }
     const bindPassword = await this.secret(profile, 'ldap-bind');
@@ -72,36 +182,81 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       tlsDir: this.options.tlsDir,
       ...(this.options.history ? { history: this.options.history } : {}),
     });
-    proxy.on('status', (s: ProxyStatus) => this.emit('status', s));
+    proxy.on('status', (s: ProxyStatus) => this.emit('status', this.decorate(s)));
     proxy.on('connection', (e: ConnectionEvent) => this.emit('connection', e));
     this.proxies.set(profile.id, proxy);
+    const started: StartedWith = { profile, secrets: this.digest(bindPassword, syncPassword) };
+    this.startedWith.set(profile.id, started);
+    // A restart with the very settings a pending change was measured against (after sleep, say) keeps it pending.
+    const waiting = this.pending.get(profile.id);
+    if (waiting && !(isDeepStrictEqual(waiting.from.profile, profile) && waiting.from.secrets === started.secrets)) {
+      this.pending.delete(profile.id);
+    }
     try {
       await proxy.start();
     } catch (e) {
       await Promise.allSettled([directory.close(), sync.close()]);
       throw new StartError(e instanceof Error ? e.message : String(e), profile.id, { cause: e });
     }
-    return proxy.status();
+    return this.decorate(proxy.status());
   }
 
-  async stop(profileId: string, graceMs?: number): Promise<void> {
+  private async stopNow(profileId: string, graceMs?: number): Promise<void> {
     const proxy = this.proxies.get(profileId);
     if (!proxy) return;
     await proxy.stop(graceMs);
     this.proxies.delete(profileId);
-    this.emit('status', proxy.status());
+    this.startedWith.delete(profileId);
+    this.emitStatus(proxy);
   }
 
-  async stopAll(graceMs?: number): Promise<void> {
-    await Promise.all([...this.proxies.keys()].map((id) => this.stop(id, graceMs)));
+  private async restartNow(proxy: ProfileProxy, profile: Profile, graceMs?: number): Promise<ApplyResult> {
+    const previousPort = proxy.profile.listen.port;
+    this.pending.delete(profile.id);
+    await this.stopNow(profile.id, graceMs);
+    try {
+      const status = await this.startNow(profile);
+      this.logger.info({ profile: profile.id, port: status.port, previousPort }, 'proxy restarted with the saved settings');
+      return { outcome: 'restarted', status, previousPort };
+    } catch (e) {
+      const error = e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), profile.id, { cause: e });
+      this.logger.warn({ profile: profile.id, error: error.message }, 'proxy could not restart with the saved settings');
+      return { outcome: 'restart-failed', error };
+    }
   }
 
-  get(profileId: string): ProfileProxy | undefined {
-    return this.proxies.get(profileId);
+  private exclusive<T>(profileId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(profileId) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const settled = run.catch(() => undefined);
+    this.queues.set(profileId, settled);
+    void settled.then(() => {
+      if (this.queues.get(profileId) === settled) this.queues.delete(profileId);
+    });
+    return run;
   }
 
-  status(): ProxyStatus[] {
-    return [...this.proxies.values()].map((p) => p.status());
+  private decorate(s: ProxyStatus): ServiceStatus {
+    // Pending is cleared before a restart stops the old proxy, so only the running, current one can carry it.
+    return { ...s, pendingRestart: s.state === 'running' && this.pending.has(s.profileId) };
+  }
+
+  private emitStatus(proxy: ProfileProxy): void {
+    this.emit('status', this.decorate(proxy.status()));
+  }
+
+  private digest(bindPassword: string, syncPassword: string): string {
+    return createHmac('sha256', this.digestKey).update(bindPassword).update('\0').update(syncPassword).digest('hex');
+  }
+
+  /** The current secrets' digest, or null when they cannot be read or are missing (not a reason to restart). */
+  private async secretsDigest(profileId: string): Promise<string | null> {
+    try {
+      const [bind, sync] = await Promise.all([this.options.secrets.get(profileId, 'ldap-bind'), this.options.secrets.get(profileId, 'sync')]);
+      return bind && sync ? this.digest(bind, sync) : null;
+    } catch {
+      return null;
+    }
   }
 
   private async secret(profile: Profile, name: 'ldap-bind' | 'sync'): Promise<string> {

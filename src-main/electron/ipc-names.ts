@@ -35,6 +35,7 @@ export const channelNames = [
   'proxies.start',
   'proxies.stop',
   'proxies.status',
+  'proxies.restart',
   'diagnostics.testDirectory',
   'diagnostics.testDatabase',
   'diagnostics.accessCheck',

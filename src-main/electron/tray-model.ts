@@ -6,8 +6,10 @@ import type { ProxyState, ProxyStatus } from '../core/proxy/profile-proxy.js';
  * everything a user sees in the tray is tested here without Electron.
  */
 
-/** The part of a proxy's status the tray shows. */
-export type TrayProxyStatus = Pick<ProxyStatus, 'profileId' | 'name' | 'state' | 'port' | 'error' | 'activeConnections'>;
+/** The part of a proxy's status the tray shows; pendingRestart as the service reports it (saved settings not yet applied). */
+export type TrayProxyStatus = Pick<ProxyStatus, 'profileId' | 'name' | 'state' | 'port' | 'error' | 'activeConnections'> & {
+  pendingRestart?: boolean;
+};
 
 export interface TrayState {
   /** Profiles in config order (ProfileSummary has these fields). */
@@ -56,7 +58,7 @@ export function trayMenuModel(state: TrayState): TrayItem[] {
     const checked = onStates.has(st);
     items.push({
       kind: 'checkbox',
-      label: profileLabel(row.name, row.status?.port ?? row.port, st, row.status?.activeConnections ?? 0),
+      label: profileLabel(row.name, row.status?.port ?? row.port, st, row.status?.activeConnections ?? 0, row.status?.pendingRestart === true),
       checked,
       enabled: !busyStates.has(st),
       action: checked ? { type: 'stop', profileId: row.id } : { type: 'start', profileId: row.id },
@@ -80,11 +82,11 @@ export function trayMenuModel(state: TrayState): TrayItem[] {
   return items;
 }
 
-function profileLabel(name: string, port: number, state: ProxyState, active: number): string {
+function profileLabel(name: string, port: number, state: ProxyState, active: number, pendingRestart: boolean): string {
   const base = `${name} — port ${port}`;
   switch (state) {
     case 'running':
-      return `${base} — ${active} active`;
+      return `${base} — ${active} active${pendingRestart ? ' (restart to apply)' : ''}`;
     case 'starting':
       return `${base} — starting…`;
     case 'stopping':

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { FieldError, Profile, ProfileInput, Settings } from '../core/profiles/schema.js';
-import type { ProxyStatus, ConnectionEvent } from '../core/proxy/profile-proxy.js';
+import type { ConnectionEvent } from '../core/proxy/profile-proxy.js';
+import type { ServiceStatus } from '../core/service.js';
 import type { ConnectionRecord, SummaryBucket } from '../core/history/record.js';
 
 /**
@@ -23,6 +24,26 @@ export interface IpcError {
 }
 
 export type IpcResult<T> = { ok: true; value: T } | { ok: false; error: IpcError };
+
+/**
+ * What saving a profile (or one of its secrets) did to its running proxy, for
+ * the UI to say. 'restart-pending': clients were connected, so the proxy keeps
+ * the old settings (status.pendingRestart) until proxies.restart.
+ * 'restart-failed': the old proxy was stopped and the new settings did not
+ * start; the proxy is down and `error` says why (fields as for proxies.start).
+ */
+export type ApplyOutcome =
+  | { outcome: 'not-running' }
+  | { outcome: 'unchanged' }
+  | { outcome: 'restarted'; port: number; previousPort: number }
+  | { outcome: 'restart-pending'; port: number; activeConnections: number }
+  | { outcome: 'restart-failed'; error: IpcError };
+
+/** profiles.save answers with the saved profile (as stored) and what happened to its running proxy. */
+export type SavedProfile = Profile & { applied: ApplyOutcome };
+
+/** A proxy's status as the renderer sees it (ProxyStatus + pendingRestart). */
+export type { ServiceStatus };
 
 export interface ProfileSummary {
   id: string;
@@ -116,6 +137,8 @@ export const requestSchemas = {
   'proxies.start': z.object({ id: profileId }),
   'proxies.stop': z.object({ id: profileId }),
   'proxies.status': z.object({}),
+  /** Stop (sessions get the usual grace) and start again with the saved profile: applies a pending change. */
+  'proxies.restart': z.object({ id: profileId }),
   'diagnostics.testDirectory': z.object({ profile: z.unknown(), login: z.string().optional(), password: z.string().optional() }),
   'diagnostics.testDatabase': z.object({ profile: z.unknown() }),
   'diagnostics.accessCheck': z.object({ profileId, login: z.string().min(1), password: z.string().optional() }),
@@ -146,24 +169,27 @@ export type Request<C extends Channel> = z.input<(typeof requestSchemas)[C]>;
 export interface Responses {
   'profiles.list': ProfileSummary[];
   'profiles.get': Profile;
-  'profiles.save': Profile;
+  'profiles.save': SavedProfile;
   'profiles.delete': { deleted: boolean };
   'profiles.duplicate': Profile;
   'profiles.import': { imported: string[] };
   'profiles.export': { json: string };
   'profiles.validate': { profile: Profile };
-  'secrets.set': { stored: true; backend: string };
+  /** applied: what storing the secret did to the profile's running proxy (a changed password counts as a change). */
+  'secrets.set': { stored: true; backend: string; applied: ApplyOutcome };
   'secrets.has': { ldapBind: boolean; sync: boolean };
   'secrets.delete': { deleted: boolean };
-  'proxies.start': ProxyStatus;
-  'proxies.stop': ProxyStatus | null;
-  'proxies.status': ProxyStatus[];
+  'proxies.start': ServiceStatus;
+  'proxies.stop': ServiceStatus | null;
+  'proxies.status': ServiceStatus[];
+  'proxies.restart': ServiceStatus;
   'diagnostics.testDirectory': DirectoryTestResult;
   'diagnostics.testDatabase': DatabaseTestResult;
   'diagnostics.accessCheck': AccessCheckResult;
   'setup.installSql': { sql: string; creates: string[] };
   'setup.install': { installedVersion: string };
-  'setup.createSyncLogin': { login: string; stored: true };
+  /** applied: the running proxy's sync account now has a new password, so it restarts (or waits for its clients). */
+  'setup.createSyncLogin': { login: string; stored: true; applied: ApplyOutcome };
   'history.query': { rows: ConnectionRecord[]; total: number };
   'history.summary': SummaryBucket[];
   'history.exportCsv': { csv: string; rows: number };
@@ -178,7 +204,7 @@ export interface Responses {
 
 /** Events pushed main → renderer. */
 export interface Events {
-  'proxies.status': ProxyStatus;
+  'proxies.status': ServiceStatus;
   'proxies.connection': ConnectionEvent;
 }
 export type EventName = keyof Events;

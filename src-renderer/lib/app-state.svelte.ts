@@ -1,5 +1,5 @@
-import type { AppInfo, ProfileSummary } from '../../src-main/ipc/contract.js';
-import type { ConnectionEvent, ProxyStatus } from '../../src-main/core/proxy/profile-proxy.js';
+import type { AppInfo, ProfileSummary, ServiceStatus } from '../../src-main/ipc/contract.js';
+import type { ConnectionEvent } from '../../src-main/core/proxy/profile-proxy.js';
 import { call, messageOf } from './api.js';
 import { getBridge } from './bridge-client.js';
 
@@ -13,7 +13,7 @@ const RECENT_LIMIT = 20;
  */
 class AppState {
   profiles = $state<ProfileSummary[]>([]);
-  statuses = $state<Record<string, ProxyStatus>>({});
+  statuses = $state<Record<string, ServiceStatus>>({});
   recent = $state<ConnectionEvent[]>([]);
   info = $state<AppInfo | null>(null);
   loaded = $state(false);
@@ -58,11 +58,11 @@ class AppState {
     }
   }
 
-  private applyStatuses(list: ProxyStatus[]): void {
-    const next: Record<string, ProxyStatus> = {};
+  private applyStatuses(list: ServiceStatus[]): void {
+    const next: Record<string, ServiceStatus> = {};
     for (const s of list) next[s.profileId] = s;
     // Keep "stopped"/"error" states we were told about for proxies no longer listed.
-    for (const [id, s] of Object.entries(this.statuses)) if (!next[id]) next[id] = { ...s, state: s.state === 'error' ? 'error' : 'stopped', sessions: [], activeConnections: 0 };
+    for (const [id, s] of Object.entries(this.statuses)) if (!next[id]) next[id] = { ...s, state: s.state === 'error' ? 'error' : 'stopped', sessions: [], activeConnections: 0, pendingRestart: false };
     this.statuses = next;
   }
 

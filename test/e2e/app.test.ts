@@ -274,6 +274,40 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     expect(await attempt.textContent()).toContain('28000');
   });
 
+  it('saving the running profile while psql is connected keeps it until the user restarts', async () => {
+    const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
+    const alice = psql(ALICE.login, ALICE.password, 'SELECT pg_sleep(6); SELECT 1');
+    await card.getByTestId('session-row').filter({ hasText: ALICE.login }).waitFor({ timeout: 20_000 });
+    await card.getByRole('link', { name: 'Edit' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Profile: App (Samba AD)');
+    await page.getByLabel('Login cache (s)').fill('300');
+    await page.getByRole('button', { name: 'Save profile' }).first().click();
+    await expect
+      .poll(() => page.getByRole('status').filter({ hasText: '1 connection is open on the running proxy: it keeps the old settings' }).count())
+      .toBe(1);
+    expect(await page.getByRole('button', { name: 'Restart now' }).isVisible()).toBe(true);
+    await screenshot(page, 'profile-editor-restart-pending');
+
+    await goTo('Status');
+    const notice = card.getByTestId('restart-pending');
+    await notice.waitFor();
+    expect(await notice.textContent()).toContain('Settings changed — restart to apply');
+    await expectAccessible('status (restart pending)');
+    await screenshot(page, 'status-restart-pending');
+    // The client was not cut by the save.
+    const done = await alice;
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    await expect.poll(() => card.getByTestId('session-row').count(), { timeout: 10_000 }).toBe(0);
+
+    await notice.getByRole('button', { name: `Restart the proxy for App (Samba AD)` }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => card.getByTestId('restart-pending').count(), { timeout: 20_000 }).toBe(0);
+    expect(await card.getByTestId('state').textContent()).toBe('Running');
+    expect(ctx.service.get(PROFILE_ID)?.profile.cache.ttlSeconds).toBe(300);
+    expect((await psql(ALICE.login, ALICE.password, 'SELECT 1')).code).toBe(0);
+  });
+
   it('lists both attempts in history, filters them and exports CSV', async () => {
     await goTo('History');
     const rows = page.getByTestId('history-row');

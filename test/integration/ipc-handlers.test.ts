@@ -95,7 +95,7 @@ describe('first run through the IPC handlers', () => {
 
   it('creates the sync login: a generated password stored in the keychain, only a verifier sent', async () => {
     const r = await f.ok('setup.createSyncLogin', { profileId: 'app', adminUser: db.adminUser, adminPassword: db.adminPassword });
-    expect(r).toEqual({ login: 'rolecall_sync', stored: true });
+    expect(r).toEqual({ login: 'rolecall_sync', stored: true, applied: { outcome: 'not-running' } });
     const stored = await f.secrets.get('app', 'sync');
     expect(stored?.length).toBeGreaterThanOrEqual(40);
     const { rows } = await db.query<{ rolcanlogin: boolean; rolpassword: string }>(
@@ -212,6 +212,58 @@ describe('first run through the IPC handlers', () => {
       await bridge.close();
     }
   });
+
+  it('saving the running profile with no client connected restarts it on the new port', async () => {
+    const current = await f.ok('profiles.get', { id: 'app' });
+    const oldPort = current.listen.port;
+    const newPort = await freePort();
+    const r = await f.ok('profiles.save', { profile: { ...current, listen: { ...current.listen, port: newPort } }, previousId: 'app' });
+    expect(r.applied).toEqual({ outcome: 'restarted', port: newPort, previousPort: oldPort });
+    const old = new pg.Client({ host: '127.0.0.1', port: oldPort, user: 'alice', password: ALICE, database: 'app' });
+    await expect(old.connect()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    const client = new pg.Client({ host: '127.0.0.1', port: newPort, user: 'alice', password: ALICE, database: 'app' });
+    await client.connect();
+    try {
+      expect((await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u).toBe('alice');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('with a client connected: the client keeps working, the status says restart pending, proxies.restart applies it', async () => {
+    const current = await f.ok('profiles.get', { id: 'app' });
+    const port = current.listen.port;
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'alice', password: ALICE, database: 'app' });
+    client.on('error', () => undefined); // the restart below closes it
+    await client.connect();
+    const events: boolean[] = [];
+    const onStatus = (s: { pendingRestart: boolean }) => events.push(s.pendingRestart);
+    f.ctx.service.on('status', onStatus);
+    try {
+      // An unchanged save is a no-op even with a client connected.
+      expect((await f.ok('profiles.save', { profile: current, previousId: 'app' })).applied).toEqual({ outcome: 'unchanged' });
+      const changed = { ...current, cache: { ...current.cache, ttlSeconds: 120 } };
+      const r = await f.ok('profiles.save', { profile: changed, previousId: 'app' });
+      expect(r.applied).toEqual({ outcome: 'restart-pending', port, activeConnections: 1 });
+      expect((await client.query<{ n: number }>('SELECT 1 AS n')).rows[0]?.n).toBe(1);
+      expect(await f.ok('proxies.status', {})).toEqual([expect.objectContaining({ state: 'running', pendingRestart: true, activeConnections: 1 })]);
+      expect(events).toContain(true);
+      expect(f.ctx.service.get('app')?.profile.cache.ttlSeconds).toBe(current.cache.ttlSeconds);
+
+      // The user restarts when ready: the open session gets the usual grace, then is closed.
+      const restarted = await f.ok('proxies.restart', { id: 'app' });
+      expect(restarted).toMatchObject({ state: 'running', port, pendingRestart: false, activeConnections: 0 });
+      expect(f.ctx.service.get('app')?.profile.cache.ttlSeconds).toBe(120);
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      expect(events.at(-1)).toBe(false);
+    } finally {
+      f.ctx.service.off('status', onStatus);
+      await client.end().catch(() => undefined);
+    }
+    const again = new pg.Client({ host: '127.0.0.1', port, user: 'alice', password: ALICE, database: 'app' });
+    await again.connect();
+    await again.end();
+  }, 20_000);
 
   it('stops the proxy', async () => {
     const stopped = await f.ok('proxies.stop', { id: 'app' });

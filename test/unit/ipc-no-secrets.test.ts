@@ -34,6 +34,7 @@ beforeAll(async () => {
     'secrets.has': { profileId: 'app' },
     'proxies.start': { id: 'app' },
     'proxies.status': {},
+    'proxies.restart': { id: 'app' },
     'diagnostics.testDirectory': { profile: saved, login: 'alice', password: USER },
     'diagnostics.testDatabase': { profile: saved },
     'diagnostics.accessCheck': { profileId: 'app', login: 'alice', password: USER },
@@ -74,6 +75,7 @@ describe('no channel returns a secret', () => {
     }
     // The calls really ran with the secrets in place (not all refused up front).
     expect(answers.find((a) => a.startsWith('proxies.start'))).toContain('"state":"running"');
+    expect(answers.find((a) => a.startsWith('proxies.restart'))).toContain('"state":"running"');
     expect(answers.find((a) => a.startsWith('secrets.has'))).toContain('"ldapBind":true');
     expect(answers.find((a) => a.startsWith('diagnostics.testDirectory'))).toContain('"ok":true');
     const all = answers.join('\n');

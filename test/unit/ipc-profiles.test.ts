@@ -48,7 +48,8 @@ describe('profiles.save / validate', () => {
   });
 
   it('saves, lists with secret flags, and gets back the profile with defaults', async () => {
-    const saved = await f.ok('profiles.save', { profile: await sampleProfile() });
+    const { applied, ...saved } = await f.ok('profiles.save', { profile: await sampleProfile() });
+    expect(applied).toEqual({ outcome: 'not-running' });
     expect(saved.database.syncUser).toBe('rolecall_sync');
     expect(await f.ok('profiles.list', {})).toEqual([
       expect.objectContaining({ id: 'app', port: saved.listen.port, secrets: { ldapBind: false, sync: false } }),
@@ -170,7 +171,11 @@ describe('secrets', () => {
   it('stores and reports, and needs the profile to exist', async () => {
     expect((await f.fail('secrets.set', { profileId: 'ghost', name: 'sync', value: 'x' })).code).toBe('not-found');
     await f.ok('profiles.save', { profile: await sampleProfile() });
-    expect(await f.ok('secrets.set', { profileId: 'app', name: 'sync', value: 'x' })).toEqual({ stored: true, backend: 'memory (not persisted)' });
+    expect(await f.ok('secrets.set', { profileId: 'app', name: 'sync', value: 'x' })).toEqual({
+      stored: true,
+      backend: 'memory (not persisted)',
+      applied: { outcome: 'not-running' },
+    });
     expect(await f.ok('secrets.delete', { profileId: 'app', name: 'sync' })).toEqual({ deleted: true });
     expect((await f.fail('secrets.set', { profileId: 'app', name: 'sync', value: '' })).fields?.[0]?.path).toBe('value');
   });

@@ -46,6 +46,12 @@ describe('trayMenuModel', () => {
     expect(items[1]).toMatchObject({ kind: 'checkbox', checked: false, action: { type: 'start', profileId: 'sales' } });
   });
 
+  it('marks a running profile whose saved settings wait for a restart', () => {
+    const items = trayMenuModel(state([status('hr-prod', 'running', { activeConnections: 2, pendingRestart: true }), status('sales', 'running')]));
+    expect(items[0]).toMatchObject({ label: 'HR production — port 6432 — 2 active (restart to apply)', checked: true });
+    expect(items[1]).toMatchObject({ label: 'Sales — port 6433 — 0 active' });
+  });
+
   it('disables a profile while it starts or stops, so a double click cannot race', () => {
     const items = trayMenuModel(state([status('hr-prod', 'starting'), status('sales', 'stopping')]));
     expect(items[0]).toMatchObject({ label: 'HR production — port 6432 — starting…', enabled: false, checked: true });

@@ -1,8 +1,10 @@
 import { findSecretKeys } from '../../core/profiles/secret-keys.js';
 import { profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
 import { secretNames } from '../../core/secrets/secret-store.js';
+import { StartError } from '../../core/service.js';
 import type { AppContext } from '../app-context.js';
-import type { ProfileSummary } from '../contract.js';
+import type { ApplyOutcome, ProfileSummary, SavedProfile } from '../contract.js';
+import { applySaved, toOutcome } from './apply-outcome.js';
 import { HandlerError, invalid, notFound } from './handler-error.js';
 import { findProfile, loadConfig, secretFlags, serialized, storeErrors } from './profile-access.js';
 import { validateProfile } from './profile-input.js';
@@ -33,7 +35,7 @@ export function profileHandlers(ctx: AppContext): HandlersFor<ProfileChannels> {
     'profiles.validate': defineHandler('profiles.validate', log, async ({ profile }) => ({ profile: validateProfile(profile) })),
 
     'profiles.save': defineHandler('profiles.save', log, ({ profile: raw, previousId }) =>
-      serialized(ctx, async () => {
+      serialized(ctx, async (): Promise<SavedProfile> => {
         const profile = validateProfile(raw);
         const config = await loadConfig(ctx);
         const index = previousId === undefined ? -1 : config.profiles.findIndex((p) => p.id === previousId);
@@ -45,17 +47,24 @@ export function profileHandlers(ctx: AppContext): HandlersFor<ProfileChannels> {
           ]);
         }
         await ensurePortUsable(ctx, config.profiles, profile, previousId);
-        if (renaming && previousId) await ctx.service.stop(previousId);
+        // A renamed profile's proxy cannot keep running under the old id (it no longer exists): stopped
+        // here (sessions get the usual grace), started again under the new id once saved.
+        const restartAs = renaming && previousId ? await stopRenamed(ctx, previousId) : null;
 
         const profiles = [...config.profiles];
         if (index === -1) profiles.push(profile);
         else profiles[index] = profile;
         const at = index === -1 ? profiles.length - 1 : index;
         const errors = await ctx.store.save({ ...config, profiles });
-        if (errors) throw storeErrors(relativeTo(errors, `profiles.${at}`));
+        if (errors) {
+          if (restartAs && previousId) await ctx.service.restart(previousId, restartAs).catch(() => undefined);
+          throw storeErrors(relativeTo(errors, `profiles.${at}`));
+        }
         if (renaming && previousId) await moveSecrets(ctx, previousId, profile.id);
         log.info({ profile: profile.id, renamedFrom: renaming ? previousId : undefined }, 'profile saved');
-        return findProfile(ctx, profile.id);
+        const saved = await findProfile(ctx, profile.id);
+        const applied = restartAs ? await startRenamed(ctx, saved, restartAs.listen.port) : await applySaved(ctx, saved, 'profiles.save');
+        return { ...saved, applied };
       }),
     ),
 
@@ -132,6 +141,24 @@ function summary(p: Profile, secrets: { ldapBind: boolean; sync: boolean }): Pro
     directoryUrl: p.directory.url,
     secrets,
   };
+}
+
+/** Stops the proxy of a profile being renamed; answers the profile it ran with, or null when it was not running. */
+async function stopRenamed(ctx: AppContext, previousId: string): Promise<Profile | null> {
+  const proxy = ctx.service.get(previousId);
+  const running = proxy?.status().state === 'running' ? proxy.profile : null;
+  await ctx.service.stop(previousId);
+  return running;
+}
+
+/** The renamed profile's proxy starts under its new id, as if the save had restarted it. */
+async function startRenamed(ctx: AppContext, profile: Profile, previousPort: number): Promise<ApplyOutcome> {
+  try {
+    const status = await ctx.service.start(profile);
+    return { outcome: 'restarted', port: status.port, previousPort };
+  } catch (e) {
+    return toOutcome({ outcome: 'restart-failed', error: e instanceof StartError ? e : new StartError(String(e), profile.id) }, 'profiles.save');
+  }
 }
 
 /** Another profile, or another program, on the profile's port: refused before saving, with the field to fix. */

@@ -3,7 +3,7 @@ import { findProfile, requireSecret } from './profile-access.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
 
-export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'proxies.stop' | 'proxies.status'> {
+export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'proxies.stop' | 'proxies.status' | 'proxies.restart'> {
   const log = ctx.logger;
   return {
     'proxies.start': defineHandler('proxies.start', log, async ({ id }) => {
@@ -18,8 +18,18 @@ export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'p
       const proxy = ctx.service.get(id);
       if (!proxy) return null;
       await ctx.service.stop(id);
-      return proxy.status();
+      return { ...proxy.status(), pendingRestart: false };
     }),
     'proxies.status': defineHandler('proxies.status', log, async () => ctx.service.status()),
+    // Applies a pending change: the profile as saved now, with the secrets as stored now. Open sessions
+    // get the usual grace, then are closed. A failed start leaves the proxy stopped, in state 'error'.
+    'proxies.restart': defineHandler('proxies.restart', log, async ({ id }) => {
+      const profile = await findProfile(ctx, id);
+      await requireSecret(ctx.secrets, id, 'ldap-bind');
+      await requireSecret(ctx.secrets, id, 'sync');
+      const status = await ctx.service.restart(id, profile);
+      log.info({ profile: id, port: status.port }, 'proxy restarted');
+      return status;
+    }),
   };
 }

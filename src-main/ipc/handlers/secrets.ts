@@ -1,4 +1,5 @@
 import type { AppContext } from '../app-context.js';
+import { applySaved } from './apply-outcome.js';
 import { findProfile } from './profile-access.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
@@ -11,10 +12,12 @@ export function secretHandlers(ctx: AppContext): HandlersFor<'secrets.set' | 'se
   const log = ctx.logger;
   return {
     'secrets.set': defineHandler('secrets.set', log, async ({ profileId, name, value }) => {
-      await findProfile(ctx, profileId);
+      const profile = await findProfile(ctx, profileId);
       await ctx.secrets.set(profileId, name, value);
       log.info({ profile: profileId, secret: name }, 'secret stored');
-      return { stored: true as const, backend: ctx.secrets.describe() };
+      // A new password for a running proxy is a change like a saved profile: restarted, or pending while clients are connected.
+      const applied = await applySaved(ctx, profile, 'secrets.set');
+      return { stored: true as const, backend: ctx.secrets.describe(), applied };
     }),
     'secrets.has': defineHandler('secrets.has', log, async ({ profileId }) => {
       const [ldapBind, sync] = await Promise.all([ctx.secrets.has(profileId, 'ldap-bind'), ctx.secrets.has(profileId, 'sync')]);

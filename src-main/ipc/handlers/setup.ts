@@ -6,6 +6,7 @@ import { buildScramVerifier } from '../../core/sync/scram-verifier.js';
 import { HandlerError } from './handler-error.js';
 import { connectPg, describeConnectFailure } from './pg-connect.js';
 import { findProfile } from './profile-access.js';
+import { applySaved } from './apply-outcome.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
 import pg from 'pg';
@@ -66,7 +67,9 @@ export function setupHandlers(ctx: AppContext): HandlersFor<'setup.installSql' |
           throw e;
         }
         log.info({ profile: profileId, adminUser, syncUser }, 'sync login enabled with a generated password (stored in the keychain)');
-        return { login: syncUser, stored: true as const };
+        // A running proxy still holds the old password, which the server no longer accepts.
+        const applied = await applySaved(ctx, profile, 'setup.createSyncLogin');
+        return { login: syncUser, stored: true as const, applied };
       } finally {
         await client.end().catch(() => undefined);
       }
