@@ -10,7 +10,7 @@ import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import type { SecretStore } from '../../src-main/core/secrets/secret-store.js';
 import type { ProxyDirectory, ProxySync } from '../../src-main/core/proxy/profile-proxy.js';
 import type { Engine } from '../../src-main/electron/desktop-app.js';
-import { freePort, tempDir, waitFor } from '../harness/ports.js';
+import { acceptsTcp, freePort, tempDir, waitFor } from '../harness/ports.js';
 
 const until = <T>(what: string, probe: () => T | null | Promise<T | null>) =>
   waitFor(what, async () => (await probe()) ?? undefined, 10_000, 20);
@@ -102,17 +102,6 @@ async function addProfile(id: string, port: number) {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 type MenuItem = { label?: string; type?: string; checked?: boolean; click?: () => void };
 const trayMenu = () => ((FakeTray.instances[0]!.menu as { template: MenuItem[] }).template);
 
@@ -197,7 +186,7 @@ describe('Electron main process', () => {
     win.userClose();
     expect(win.destroyed).toBe(false);
     expect(e.app.quitted).toBe(false);
-    expect(await canConnect(port)).toBe(true);
+    expect(await acceptsTcp(port)).toBe(true);
     // "Open Rolecall…" brings the window back where the user left it (no reload, no page change).
     const loads = win.loads.length;
     await desktop.onTrayAction({ type: 'open' });
@@ -220,7 +209,7 @@ describe('Electron main process', () => {
     expect(row).toMatchObject({ type: 'checkbox', checked: false, label: `Profile hr — port ${port}` });
 
     row.click!();
-    await until('the listener', () => canConnect(port).then((ok) => ok || null));
+    await until('the listener', () => acceptsTcp(port).then((ok) => ok || null));
     await desktop.refreshTray();
     expect(tray.image).toEqual({ path: path.join(repoRoot, 'build', 'tray', 'tray-running.png') });
     expect(tray.tooltip).toBe('Rolecall — 1 proxy running, 0 connections');
@@ -232,7 +221,7 @@ describe('Electron main process', () => {
     );
 
     trayMenu().find((i) => i.label?.startsWith('Profile hr'))!.click!();
-    await until('the listener to close', () => canConnect(port).then((ok) => !ok || null));
+    await until('the listener to close', () => acceptsTcp(port).then((ok) => !ok || null));
     await desktop.refreshTray();
     expect(tray.image).toEqual({ path: path.join(repoRoot, 'build', 'tray', 'tray-stopped.png') });
   });
@@ -243,13 +232,13 @@ describe('Electron main process', () => {
     await addProfile('one', ports[0]!);
     await addProfile('two', ports[1]!);
     for (const id of ['one', 'two']) await e.ipcMain.invoke('rolecall:invoke:proxies.start', appPage, { id });
-    expect(await Promise.all(ports.map(canConnect))).toEqual([true, true]);
+    expect(await Promise.all(ports.map(acceptsTcp))).toEqual([true, true]);
 
     await desktop.onTrayAction({ type: 'quit' });
     // The first quit is held until the proxies are down.
     expect(e.app.quitted).toBe(false);
     await until('the app to quit', () => e.app.quitted || null);
-    expect(await Promise.all(ports.map(canConnect))).toEqual([false, false]);
+    expect(await Promise.all(ports.map(acceptsTcp))).toEqual([false, false]);
     expect(engineClosed).toBe(true);
     expect(e.ipcMain.handlers.size).toBe(0);
     expect(FakeTray.instances[0]!.destroyed).toBe(true);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceStatus } from '../../src-main/core/service.js';
-import { freePort } from '../harness/ports.js';
+import { acceptsTcp, freePort } from '../harness/ports.js';
 import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
 
 /*
@@ -27,18 +27,6 @@ async function runningProfile(id = 'app') {
   return saved;
 }
 
-/** Whether something accepts TCP on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 describe('saving a running profile', () => {
   it('with nothing changed leaves the proxy alone', async () => {
     const saved = await runningProfile();
@@ -50,7 +38,7 @@ describe('saving a running profile', () => {
     expect((await f.ok('proxies.status', {}))[0]).toMatchObject({ state: 'running', pendingRestart: false });
   });
 
-  it('with no client connected restarts it: the old port refuses, the new one accepts', async () => {
+  it('with no client connected restarts it: the old port refuses, the new one acceptsTcp', async () => {
     const saved = await runningProfile();
     const oldPort = saved.listen.port;
     const newPort = await freePort();
@@ -58,8 +46,8 @@ describe('saving a running profile', () => {
     f.ctx.service.on('status', (s: ServiceStatus) => states.push(`${s.state}:${s.port}`));
     const r = await f.ok('profiles.save', { profile: { ...saved, listen: { ...saved.listen, port: newPort } }, previousId: 'app' });
     expect(r.applied).toEqual({ outcome: 'restarted', port: newPort, previousPort: oldPort });
-    expect(await accepts(oldPort)).toBe(false);
-    expect(await accepts(newPort)).toBe(true);
+    expect(await acceptsTcp(oldPort)).toBe(false);
+    expect(await acceptsTcp(newPort)).toBe(true);
     expect(await f.ok('proxies.status', {})).toEqual([expect.objectContaining({ state: 'running', port: newPort, pendingRestart: false })]);
     expect(states).toEqual(expect.arrayContaining([`stopped:${oldPort}`, `running:${newPort}`]));
     expect(f.ctx.service.get('app')?.profile.listen.port).toBe(newPort);
@@ -84,7 +72,7 @@ describe('saving a running profile', () => {
       outcome: 'restart-failed',
       error: { code: 'invalid', fields: [{ path: 'secrets.sync', message: expect.stringContaining('not set') }] },
     });
-    expect(await accepts(saved.listen.port)).toBe(false);
+    expect(await acceptsTcp(saved.listen.port)).toBe(false);
     expect((await f.ok('proxies.status', {})).filter((s) => s.state === 'running')).toEqual([]);
     // The profile itself was saved.
     expect((await f.ok('profiles.get', { id: 'app' })).name).toBe('Changed');
@@ -100,7 +88,7 @@ describe('saving a running profile', () => {
       const r = await f.ctx.service.apply({ ...saved, listen: { ...saved.listen, port: taken } });
       expect(r.outcome).toBe('restart-failed');
       if (r.outcome === 'restart-failed') expect(r.error.message).toMatch(new RegExp(`port ${taken} .*already in use`));
-      expect(await accepts(saved.listen.port)).toBe(false);
+      expect(await acceptsTcp(saved.listen.port)).toBe(false);
       expect(f.ctx.service.statusOf('app')).toMatchObject({ state: 'error', pendingRestart: false });
     } finally {
       holder.close();
@@ -112,7 +100,7 @@ describe('saving a running profile', () => {
     const r = await f.ok('profiles.save', { profile: { ...saved, id: 'new', name: 'New' }, previousId: 'old' });
     expect(r.applied).toEqual({ outcome: 'restarted', port: saved.listen.port, previousPort: saved.listen.port });
     expect((await f.ok('proxies.status', {})).map((s) => [s.profileId, s.state])).toEqual([['new', 'running']]);
-    expect(await accepts(saved.listen.port)).toBe(true);
+    expect(await acceptsTcp(saved.listen.port)).toBe(true);
   });
 
   it('renaming a stopped profile does not start it', async () => {
@@ -133,7 +121,7 @@ describe('proxies.restart', () => {
     expect(f.ctx.service.get('app')).not.toBe(before);
     await f.ok('proxies.stop', { id: 'app' });
     expect((await f.ok('proxies.restart', { id: 'app' })).state).toBe('running');
-    expect(await accepts(saved.listen.port)).toBe(true);
+    expect(await acceptsTcp(saved.listen.port)).toBe(true);
   });
 
   it('validates its request and names what is missing', async () => {
