@@ -39,6 +39,11 @@ export class StartError extends Error {
   }
 }
 
+/** Any failure to start a profile's proxy as a StartError (kept as it is when it already is one). */
+export function asStartError(e: unknown, profileId: string): StartError {
+  return e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), profileId, { cause: e });
+}
+
 /**
  * A proxy's status as the service reports it: the proxy's own, plus whether
  * saved settings (or secrets) are waiting for a restart because clients were
@@ -146,7 +151,6 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       if (!proxy) return this.startNow(next);
       const r = await this.restartNow(proxy, next, graceMs);
       if (r.outcome === 'restart-failed') throw r.error;
-      if (r.outcome !== 'restarted') throw new Error(`unexpected restart outcome ${r.outcome}`);
       return r.status;
     });
   }
@@ -196,7 +200,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       await proxy.start();
     } catch (e) {
       await Promise.allSettled([directory.close(), sync.close()]);
-      throw new StartError(e instanceof Error ? e.message : String(e), profile.id, { cause: e });
+      throw asStartError(e, profile.id);
     }
     return this.decorate(proxy.status());
   }
@@ -210,7 +214,11 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     this.emitStatus(proxy);
   }
 
-  private async restartNow(proxy: ProfileProxy, profile: Profile, graceMs?: number): Promise<ApplyResult> {
+  private async restartNow(
+    proxy: ProfileProxy,
+    profile: Profile,
+    graceMs?: number,
+  ): Promise<Extract<ApplyResult, { outcome: 'restarted' | 'restart-failed' }>> {
     const previousPort = proxy.profile.listen.port;
     this.pending.delete(profile.id);
     await this.stopNow(profile.id, graceMs);
@@ -219,7 +227,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       this.logger.info({ profile: profile.id, port: status.port, previousPort }, 'proxy restarted with the saved settings');
       return { outcome: 'restarted', status, previousPort };
     } catch (e) {
-      const error = e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), profile.id, { cause: e });
+      const error = asStartError(e, profile.id);
       this.logger.warn({ profile: profile.id, error: error.message }, 'proxy could not restart with the saved settings');
       return { outcome: 'restart-failed', error };
     }

@@ -1,7 +1,7 @@
 import { findSecretKeys } from '../../core/profiles/secret-keys.js';
 import { profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
 import { secretNames } from '../../core/secrets/secret-store.js';
-import { StartError } from '../../core/service.js';
+import { asStartError } from '../../core/service.js';
 import type { AppContext } from '../app-context.js';
 import type { ApplyOutcome, ProfileSummary, SavedProfile } from '../contract.js';
 import { applySaved, toOutcome } from './apply-outcome.js';
@@ -157,7 +157,7 @@ async function startRenamed(ctx: AppContext, profile: Profile, previousPort: num
     const status = await ctx.service.start(profile);
     return { outcome: 'restarted', port: status.port, previousPort };
   } catch (e) {
-    return toOutcome({ outcome: 'restart-failed', error: e instanceof StartError ? e : new StartError(String(e), profile.id) }, 'profiles.save');
+    return toOutcome({ outcome: 'restart-failed', error: asStartError(e, profile.id) }, 'profiles.save');
   }
 }
 
