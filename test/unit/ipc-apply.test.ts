@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceStatus } from '../../src-main/core/service.js';
 import { acceptsTcp, freePort } from '../harness/ports.js';
-import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
+import { ipcFixture, sampleProfile, storeSampleSecrets, type IpcFixture } from './ipc-fixture.js';
 
 /*
  * Saving a profile whose proxy is running applies it: what the save answers,
@@ -21,8 +21,7 @@ afterEach(async () => {
 async function runningProfile(id = 'app') {
   const { applied, ...saved } = await f.ok('profiles.save', { profile: await sampleProfile(id) });
   expect(applied).toEqual({ outcome: 'not-running' });
-  await f.ok('secrets.set', { profileId: id, name: 'ldap-bind', value: 'bind-pw' });
-  await f.ok('secrets.set', { profileId: id, name: 'sync', value: 'sync-pw' });
+  await storeSampleSecrets(f, id);
   await f.ok('proxies.start', { id });
   return saved;
 }

@@ -9,7 +9,7 @@ import { ListenError } from '../../src-main/core/proxy/profile-proxy.js';
 import { SyncError } from '../../src-main/core/sync/sync-client.js';
 import { toIpcError } from '../../src-main/ipc/handlers/error-mapping.js';
 import { upsertSection } from '../../src-main/ipc/handlers/clients.js';
-import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
+import { ipcFixture, sampleProfile, storeSampleSecrets, type IpcFixture } from './ipc-fixture.js';
 
 let f: IpcFixture;
 beforeEach(async () => {
@@ -18,11 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await f.close();
 });
-
-async function withSecrets(id = 'app') {
-  await f.ok('secrets.set', { profileId: id, name: 'ldap-bind', value: 'bind-pw' });
-  await f.ok('secrets.set', { profileId: id, name: 'sync', value: 'sync-pw' });
-}
 
 function holdPort(): Promise<{ port: number; close(): void }> {
   return new Promise((resolve) => {
@@ -43,7 +38,7 @@ describe('proxies', () => {
 
   it('start, status, events, stop', async () => {
     const saved = await f.ok('profiles.save', { profile: await sampleProfile() });
-    await withSecrets();
+    await storeSampleSecrets(f);
     const seen: string[] = [];
     f.ctx.service.on('status', (s) => seen.push(s.state));
     const started = await f.ok('proxies.start', { id: 'app' });
@@ -58,7 +53,7 @@ describe('proxies', () => {
 
   it('a port taken after saving is a conflict naming the process that holds it', async () => {
     await f.ok('profiles.save', { profile: await sampleProfile() });
-    await withSecrets();
+    await storeSampleSecrets(f);
     const profile = await f.ok('profiles.get', { id: 'app' });
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(profile.listen.port, '127.0.0.1', () => r()));
@@ -87,7 +82,7 @@ describe('diagnostics', () => {
 
   it('testDirectory reports an unreachable server as a failed connect step', async () => {
     await f.ok('profiles.save', { profile: await sampleProfile() });
-    await withSecrets();
+    await storeSampleSecrets(f);
     const r = await f.ok('diagnostics.testDirectory', { profile: await f.ok('profiles.get', { id: 'app' }), login: 'alice', password: 'pw' });
     expect(r.ok).toBe(false);
     expect(r.steps).toEqual([{ step: 'connect', ok: false, message: expect.stringContaining('127.0.0.1:1') }]);
@@ -198,7 +193,7 @@ describe('settings', () => {
 describe('clients', () => {
   it('strings for psql, libpq, JDBC and pg_service, without any password', async () => {
     const p = await f.ok('profiles.save', { profile: await sampleProfile() });
-    await withSecrets();
+    await storeSampleSecrets(f);
     const s = await f.ok('clients.strings', { profileId: 'app', login: 'alice' });
     const port = p.listen.port;
     expect(s.psql).toBe(`psql -h 127.0.0.1 -p ${port} -U alice -d app`);

@@ -83,3 +83,9 @@ export async function sampleProfile(id = 'app', extra: Partial<ProfileInput> = {
     ...extra,
   };
 }
+
+/** Stores both passwords a profile needs to start (values no server checks: these tests never sign in through the proxy). */
+export async function storeSampleSecrets(f: IpcFixture, id = 'app'): Promise<void> {
+  await f.ok('secrets.set', { profileId: id, name: 'ldap-bind', value: 'bind-pw' });
+  await f.ok('secrets.set', { profileId: id, name: 'sync', value: 'sync-pw' });
+}
