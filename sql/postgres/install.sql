@@ -4,15 +4,26 @@
 -- master user (rds_superuser):
 --   psql "host=... dbname=... user=..." -v ON_ERROR_STOP=1 -f sql/postgres/install.sql
 -- Safe to run again: every step checks what is already there. It never changes
--- the LOGIN flag or password of an existing rolecall_sync. See README.md.
+-- the LOGIN flag or password of an existing rolecall_sync. Re-running it over
+-- an older version also repairs what that version left behind (see the end of
+-- this file and README.md, "Upgrading").
 --
--- Works on PostgreSQL 15 and later, including the PostgreSQL 16+ rules where a
--- CREATEROLE role needs ADMIN OPTION on a role to grant or alter it. Nothing in
--- the functions relies on superuser: they run as rolecall_owner (NOLOGIN,
--- CREATEROLE, never superuser).
+-- Works on PostgreSQL 15 and later. The functions run as rolecall_owner
+-- (NOLOGIN, CREATEROLE, never superuser) and trust nothing the caller controls:
+-- every input is bounded, every session setting they depend on is pinned, and
+-- every role they hand out or touch is checked against the catalogs as they are
+-- at the moment of the call. README.md lists each promise and its test.
 
 BEGIN;
 SET LOCAL client_min_messages = warning;
+
+DO $install_check$
+BEGIN
+  IF pg_catalog.current_setting('server_version_num')::integer < 150000 THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'Rolecall needs PostgreSQL 15 or later';
+  END IF;
+END
+$install_check$;
 
 -- Roles -----------------------------------------------------------------------
 
@@ -34,7 +45,7 @@ BEGIN
   END IF;
 
   -- Created NOLOGIN; the admin enables it with ALTER ROLE rolecall_sync LOGIN PASSWORD '...'.
-  -- An existing rolecall_sync is left exactly as it is.
+  -- An existing rolecall_sync keeps its LOGIN flag and password.
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rolecall_sync') THEN
     CREATE ROLE rolecall_sync NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT;
   END IF;
@@ -53,19 +64,29 @@ BEGIN
 END
 $install_roles$;
 
--- The SCRAM verifier is a parameter of rolecall.sync_login: keep the sync
--- account's statements and parameters out of the server log, even where
--- log_statement = 'all' or log_min_duration_statement is set server-wide.
-DO $quiet_sync_log$
+-- Session defaults of the accounts that call the sync functions. A caller can
+-- SET the limits; the functions bound them again (see _check_caller and the
+-- pinned lock_timeout). The log settings keep the
+-- verifier parameter of sync_login out of the server log even where
+-- log_statement = 'all' is set server-wide.
+DO $caller_defaults$
+DECLARE
+  v_role text := 'rolecall_sync';
 BEGIN
-  ALTER ROLE rolecall_sync SET log_statement = 'none';
-  ALTER ROLE rolecall_sync SET log_min_duration_statement = -1;
-  ALTER ROLE rolecall_sync SET log_parameter_max_length = 0;
-  ALTER ROLE rolecall_sync SET log_parameter_max_length_on_error = 0;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE WARNING 'could not turn statement logging off for rolecall_sync (%): with log_statement=all the server log will show SCRAM verifiers (never passwords)', SQLERRM;
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET statement_timeout = %L', v_role, '30s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET lock_timeout = %L', v_role, '5s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', v_role, '60s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET default_transaction_isolation = %L', v_role, 'read committed');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length_on_error = 0', v_role);
+  BEGIN
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_statement = %L', v_role, 'none');
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_min_duration_statement = -1', v_role);
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length = 0', v_role);
+  EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'could not turn statement logging off for % (%): with log_statement=all the server log will show SCRAM verifiers (never passwords)', v_role, SQLERRM;
+  END;
 END
-$quiet_sync_log$;
+$caller_defaults$;
 
 CREATE SCHEMA IF NOT EXISTS rolecall AUTHORIZATION rolecall_owner;
 ALTER SCHEMA rolecall OWNER TO rolecall_owner;
@@ -76,6 +97,9 @@ GRANT USAGE ON SCHEMA rolecall TO rolecall_sync;
 SET LOCAL ROLE rolecall_owner;
 
 -- Tables ----------------------------------------------------------------------
+-- Every table has row-level security on and no policy: only rolecall_owner (and
+-- roles with its privileges, superusers) see or change a row. pg_read_all_data
+-- and pg_write_all_data bypass table grants, not row-level security.
 
 -- Logins Rolecall created. It never touches a role that is not listed here with
 -- the same oid (an admin-made role that later takes a dropped login's name stays
@@ -112,28 +136,118 @@ CREATE TABLE IF NOT EXISTS rolecall.audit (
 );
 CREATE INDEX IF NOT EXISTS audit_login_at ON rolecall.audit (login, at);
 
+-- One row per login name key: the lock that serializes syncs and revocations
+-- of a login. Only the owner can lock these rows; an advisory lock could be
+-- taken by any role and held forever.
+CREATE TABLE IF NOT EXISTS rolecall.login_lock (
+  name_key text PRIMARY KEY
+);
+
+-- Settings an admin may change with rolecall.configure().
+CREATE TABLE IF NOT EXISTS rolecall.setting (
+  name       text PRIMARY KEY,
+  value      text NOT NULL,
+  changed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- Counts every call the functions turned down. Sequences are not rolled back,
+-- so a caller that hides its refusals in a transaction it aborts still moves it.
+CREATE SEQUENCE IF NOT EXISTS rolecall.refused_calls;
+
+ALTER TABLE rolecall.managed_login ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.group_role ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.audit ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.login_lock ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.setting ENABLE ROW LEVEL SECURITY;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA rolecall FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA rolecall FROM PUBLIC;
 
+-- Functions of version 1 whose signature or return type changed.
+DROP FUNCTION IF EXISTS rolecall._is_scram_verifier(text);
+DROP FUNCTION IF EXISTS rolecall._refuse(text, text);
+DROP FUNCTION IF EXISTS rolecall._revoke_roles(text, text[]);
+
 -- Internal helpers (not callable by rolecall_sync) -----------------------------
+
+-- A name with control characters replaced and its length capped, for messages
+-- and log lines (a newline in a login must not forge a log line).
+CREATE OR REPLACE FUNCTION rolecall._shown(p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT pg_catalog.left(pg_catalog.regexp_replace(coalesce(p_name, ''), '[[:cntrl:]]', '?', 'g'), 80)
+$fn$;
+
+-- The form two names are compared in to find look-alikes: Unicode NFKC, then
+-- lower case (with ICU's full case mapping where the server has ICU). Created
+-- per server below, since normalize() needs a UTF-8 database.
+DO $name_key$
+DECLARE
+  v_utf8 boolean := pg_catalog.getdatabaseencoding() = 'UTF8';
+  v_icu boolean := EXISTS (SELECT 1 FROM pg_catalog.pg_collation WHERE collname = 'und-x-icu');
+  v_expr text;
+BEGIN
+  v_expr := CASE WHEN v_utf8 THEN 'pg_catalog.normalize(p_name, ''NFKC'')' ELSE 'p_name' END;
+  IF v_icu THEN
+    v_expr := pg_catalog.format('pg_catalog.lower(%s COLLATE "und-x-icu")', v_expr);
+  ELSE
+    v_expr := pg_catalog.format('pg_catalog.lower(%s)', v_expr);
+  END IF;
+  EXECUTE pg_catalog.format($f$
+    CREATE OR REPLACE FUNCTION rolecall._name_key(p_name text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS %L$f$, 'SELECT ' || v_expr || '::text');
+END
+$name_key$;
+
+-- True for names reserved to PostgreSQL, RDS and Rolecall (compared by name key,
+-- so a full-width or upper-case spelling is reserved too).
+CREATE OR REPLACE FUNCTION rolecall._reserved_name(p_name text) RETURNS boolean
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT k LIKE 'pg\_%' OR k LIKE 'rds%' OR k LIKE 'rolecall\_%'
+      OR k IN ('postgres', 'public', 'none', 'all', 'current_user', 'current_role', 'session_user', 'system_user')
+  FROM (SELECT rolecall._name_key(p_name) AS k) n
+$fn$;
 
 -- Why a name may never be managed or granted, or NULL when it may.
 CREATE OR REPLACE FUNCTION rolecall._name_refusal(p_name text) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT CASE
-    WHEN p_name IS NULL OR p_name = '' THEN 'the role name is empty'
-    WHEN pg_catalog.octet_length(p_name) > 63 THEN 'the role name is longer than 63 bytes'
-    WHEN p_name ~ '[[:cntrl:]]' THEN 'the role name contains control characters'
-    WHEN pg_catalog.lower(p_name) LIKE 'pg\_%' THEN 'names starting with pg_ are reserved'
-    WHEN pg_catalog.lower(p_name) LIKE 'rds%' THEN 'names starting with rds are reserved'
-    WHEN pg_catalog.lower(p_name) LIKE 'rolecall\_%' THEN 'names starting with rolecall_ are reserved'
-    WHEN pg_catalog.lower(p_name) IN ('postgres', 'public', 'none', 'all', 'current_user', 'current_role', 'session_user')
-      THEN 'the role name is reserved'
-    ELSE NULL
-  END
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  IF p_name IS NULL OR p_name = '' THEN
+    RETURN 'the role name is empty';
+  ELSIF pg_catalog.octet_length(p_name) > 63 THEN
+    RETURN 'the role name is longer than 63 bytes';
+  ELSIF p_name ~ '[[:cntrl:]]' THEN
+    RETURN 'the role name contains control characters';
+  ELSIF p_name ~ '^\s|\s$' THEN
+    RETURN 'the role name starts or ends with white space';
+  ELSIF pg_catalog.getdatabaseencoding() = 'UTF8'
+        AND p_name ~ '[\u00a0\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e007f\U000e0100-\U000e01ef]' THEN
+    RETURN 'the role name contains invisible, space-like or bidirectional control characters';
+  ELSIF rolecall._reserved_name(p_name) THEN
+    RETURN 'the role name is reserved (pg_*, rds*, rolecall_*, postgres, public and SQL role keywords)';
+  END IF;
+  RETURN NULL;
+END
 $fn$;
 
--- Why an existing role may not be touched because of its attributes, or NULL.
+-- Why a role is protected (never handed out, never reached through a Rolecall
+-- login), or NULL. Built-in roles are found by oid, not only by name.
+CREATE OR REPLACE FUNCTION rolecall._protected_reason(p_oid oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE
+    WHEN r.oid < 16384 THEN 'a built-in role'
+    WHEN r.rolsuper THEN 'a superuser'
+    WHEN r.rolcreaterole THEN 'a role with CREATEROLE'
+    WHEN r.rolreplication THEN 'a role with REPLICATION'
+    WHEN r.rolbypassrls THEN 'a role with BYPASSRLS'
+    WHEN rolecall._reserved_name(r.rolname) THEN 'a reserved role'
+    ELSE NULL
+  END
+  FROM pg_catalog.pg_roles r WHERE r.oid = p_oid
+$fn$;
+
+-- Why an existing login may not be touched because of its own attributes, or NULL.
 CREATE OR REPLACE FUNCTION rolecall._attribute_refusal(p_oid oid) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT CASE
@@ -146,71 +260,247 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   FROM pg_catalog.pg_roles r WHERE r.oid = p_oid
 $fn$;
 
--- Why a role may not be handed out as a group role, or NULL. Besides the name
--- and attribute rules, it must not be a Rolecall login and must not (even
--- through nested membership) carry a powerful role.
+-- The nearest role above p_member, through any chain of memberships, that is
+-- protected or can log in (role, reason), with the first role of that chain
+-- (via). Memberships granted by p_skip_grantor are not followed on the first
+-- step. No row when there is none.
+CREATE OR REPLACE FUNCTION rolecall._protected_ancestor(p_member oid, p_skip_grantor oid, OUT via text, OUT role text, OUT reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH RECURSIVE up(first, oid, depth) AS (
+    SELECT a.roleid, a.roleid, 1 FROM pg_catalog.pg_auth_members a
+    WHERE a.member = p_member AND a.grantor IS DISTINCT FROM p_skip_grantor
+    UNION
+    SELECT up.first, a.roleid, up.depth + 1 FROM pg_catalog.pg_auth_members a JOIN up ON a.member = up.oid
+    WHERE up.depth < 64
+  )
+  SELECT rolecall._shown(f.rolname), rolecall._shown(r.rolname), x.reason
+  FROM up
+  JOIN pg_catalog.pg_roles r ON r.oid = up.oid
+  JOIN pg_catalog.pg_roles f ON f.oid = up.first
+  CROSS JOIN LATERAL (SELECT coalesce(rolecall._protected_reason(r.oid),
+                        CASE WHEN r.rolcanlogin THEN 'a role that can log in' END) AS reason) x
+  WHERE x.reason IS NOT NULL
+  ORDER BY up.depth, f.rolname COLLATE "C", r.rolname COLLATE "C"
+  LIMIT 1
+$fn$;
+
+-- Why a managed login may no longer be touched because of what an admin made
+-- it a member of (transitively), or NULL. Memberships Rolecall granted itself
+-- are left out of the first step: those are checked as group roles and taken
+-- back when they became powerful.
+CREATE OR REPLACE FUNCTION rolecall._power_refusal(p_login oid, p_owner oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN a.via = a.role
+    THEN pg_catalog.format('an admin made it a member of "%s" (%s), so Rolecall no longer manages it', a.via, a.reason)
+    ELSE pg_catalog.format('an admin made it a member of "%s", and through it of "%s" (%s), so Rolecall no longer manages it',
+           a.via, a.role, a.reason)
+  END
+  FROM rolecall._protected_ancestor(p_login, p_owner) a
+  WHERE a.role IS NOT NULL
+$fn$;
+
+-- Why a role may not be handed out as a group role, or NULL. Only plain roles
+-- qualify: NOLOGIN, no protected attribute, not a Rolecall login, and no
+-- protected role or login role anywhere above it.
 CREATE OR REPLACE FUNCTION rolecall._group_refusal(p_oid oid) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
-  v_name text;
+  v_role pg_catalog.pg_roles%ROWTYPE;
   v_reason text;
   v_parent text;
 BEGIN
-  SELECT r.rolname INTO v_name FROM pg_catalog.pg_roles r WHERE r.oid = p_oid;
+  SELECT * INTO v_role FROM pg_catalog.pg_roles r WHERE r.oid = p_oid;
   IF NOT FOUND THEN
     RETURN 'the role does not exist';
   END IF;
-  v_reason := coalesce(rolecall._name_refusal(v_name), rolecall._attribute_refusal(p_oid));
+  v_reason := rolecall._name_refusal(v_role.rolname);
   IF v_reason IS NOT NULL THEN
     RETURN v_reason;
+  END IF;
+  v_reason := rolecall._protected_reason(p_oid);
+  IF v_reason IS NOT NULL THEN
+    RETURN 'it is ' || v_reason;
+  END IF;
+  IF v_role.rolcanlogin THEN
+    RETURN 'it can log in (only NOLOGIN roles are handed out)';
   END IF;
   IF EXISTS (SELECT 1 FROM rolecall.managed_login m WHERE m.role_oid = p_oid) THEN
     RETURN 'it is a login managed by Rolecall';
   END IF;
-  WITH RECURSIVE up(oid) AS (
-    SELECT a.roleid FROM pg_catalog.pg_auth_members a WHERE a.member = p_oid
-    UNION
-    SELECT a.roleid FROM pg_catalog.pg_auth_members a JOIN up ON a.member = up.oid
-  )
-  SELECT r.rolname INTO v_parent
-  FROM up JOIN pg_catalog.pg_roles r ON r.oid = up.oid
-  WHERE r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls
-     OR pg_catalog.lower(r.rolname) LIKE 'rds%'
-     OR pg_catalog.lower(r.rolname) LIKE 'rolecall\_%'
-     OR r.rolname IN ('pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files')
-  LIMIT 1;
-  IF v_parent IS NOT NULL THEN
-    RETURN pg_catalog.format('it is a member of the protected role %s', v_parent);
+  SELECT pg_catalog.format('it is a member of "%s" (%s)', a.role, a.reason) INTO v_parent
+  FROM rolecall._protected_ancestor(p_oid, NULL) a WHERE a.role IS NOT NULL;
+  RETURN v_parent;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION rolecall._setting(p_name text, p_default text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT coalesce((SELECT s.value FROM rolecall.setting s WHERE s.name = p_name), p_default)
+$fn$;
+
+CREATE OR REPLACE FUNCTION rolecall._min_scram_iterations() RETURNS integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT GREATEST(4096, rolecall._setting('min_scram_iterations', '4096')::integer)
+$fn$;
+
+-- Why a value is not an acceptable SCRAM-SHA-256 verifier, or NULL. Never
+-- quotes the value: it may be a plaintext password sent by mistake. Anything
+-- but a verifier would be hashed by PostgreSQL as a plaintext password.
+CREATE OR REPLACE FUNCTION rolecall._verifier_refusal(p_value text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  m text[];
+  v_floor integer := rolecall._min_scram_iterations();
+  v_salt integer;
+BEGIN
+  m := pg_catalog.regexp_match(coalesce(p_value, ''),
+    '^SCRAM-SHA-256\$([0-9]{1,9}):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$');
+  IF m IS NULL THEN
+    RETURN 'p_verifier must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<storedkey>:<serverkey>); a plaintext password is never accepted';
+  END IF;
+  IF m[1]::integer < v_floor THEN
+    RETURN pg_catalog.format('the verifier uses %s iterations; this database requires at least %s', m[1]::integer, v_floor);
+  END IF;
+  BEGIN
+    v_salt := pg_catalog.octet_length(pg_catalog.decode(m[2], 'base64'));
+    IF pg_catalog.octet_length(pg_catalog.decode(m[3], 'base64')) <> 32
+       OR pg_catalog.octet_length(pg_catalog.decode(m[4], 'base64')) <> 32 THEN
+      RETURN 'the verifier''s stored and server keys must be 32 bytes each';
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN 'the verifier is not valid base64';
+  END;
+  IF v_salt < 16 THEN
+    RETURN pg_catalog.format('the verifier''s salt is %s bytes; at least 16 are required', v_salt);
   END IF;
   RETURN NULL;
 END
 $fn$;
 
--- True only for a well-formed SCRAM-SHA-256 verifier. Anything else would be
--- hashed by PostgreSQL as a plaintext password (and could reach its logs).
-CREATE OR REPLACE FUNCTION rolecall._is_scram_verifier(p_value text) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+-- The VALID UNTIL a p_valid_for gives, or NULL when it is not acceptable: NULL,
+-- zero or negative, infinite, out of range, or beyond 366 days from now. The cap
+-- is checked on the resulting timestamp: compared as intervals, a month counts
+-- as 30 days and mixed month/day values slip through.
+CREATE OR REPLACE FUNCTION rolecall._valid_until(p_valid_for interval) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
-  m text[];
+  v_until timestamptz;
 BEGIN
-  m := pg_catalog.regexp_match(p_value,
-    '^SCRAM-SHA-256\$([0-9]{1,8}):([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2}):([A-Za-z0-9+/]+={0,2})$');
-  IF m IS NULL THEN
-    RETURN false;
+  IF p_valid_for IS NULL THEN
+    RETURN NULL;
   END IF;
-  RETURN m[1]::integer >= 1
-     AND pg_catalog.octet_length(pg_catalog.decode(m[2], 'base64')) >= 1
-     AND pg_catalog.octet_length(pg_catalog.decode(m[3], 'base64')) = 32
-     AND pg_catalog.octet_length(pg_catalog.decode(m[4], 'base64')) = 32;
-EXCEPTION WHEN OTHERS THEN
-  RETURN false; -- not valid base64
+  BEGIN
+    v_until := pg_catalog.now() + p_valid_for;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN NULL; -- timestamp out of range
+  END;
+  IF NOT pg_catalog.isfinite(v_until) OR v_until <= pg_catalog.now()
+     OR v_until > pg_catalog.now() + interval '366 days' THEN
+    RETURN NULL;
+  END IF;
+  RETURN v_until;
+END
+$fn$;
+
+-- Every refusal is counted (a sequence: not undone by a rollback) and written
+-- to the server log as a LOG line in a fixed, secret-free format (written at
+-- once, whatever the caller does next).
+CREATE OR REPLACE FUNCTION rolecall._record_refusal(p_action text, p_login text, p_sqlstate text, p_message text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  PERFORM pg_catalog.nextval('rolecall.refused_calls');
+  RAISE LOG 'rolecall: refused % of login "%" by % from %: % (SQLSTATE %)',
+    p_action, rolecall._shown(p_login), session_user,
+    coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local socket'), p_message, p_sqlstate;
+END
+$fn$;
+
+-- The door a call leaves through when its input or session is refused:
+-- recorded as above, then raised (nothing was changed).
+CREATE OR REPLACE FUNCTION rolecall._refuse(p_action text, p_login text, p_sqlstate text, p_message text, p_hint text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  PERFORM rolecall._record_refusal(p_action, p_login, p_sqlstate, p_message);
+  IF p_hint IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = p_message, HINT = p_hint;
+END
+$fn$;
+
+-- Session state a call must not run under, and limits it must run within.
+-- A snapshot older than the statement would plan from stale roles and
+-- memberships, so only READ COMMITTED is accepted. Lock waits are bounded by
+-- the functions' own lock_timeout; a sync principal's statement and
+-- idle-in-transaction timeouts, when off or above the defaults install.sql
+-- gives rolecall_sync, are set to those defaults for the rest of the caller's
+-- transaction, so a forgotten open transaction cannot hold a login's lock for
+-- long. Admins (superusers, members of rolecall_owner) keep their own settings.
+CREATE OR REPLACE FUNCTION rolecall._check_caller(p_action text, p_login text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    PERFORM rolecall._refuse(p_action, p_login, '25000',
+      pg_catalog.format('rolecall.%s must run in a READ COMMITTED transaction (this one is %s): it must see roles and memberships as they are now',
+        p_action, pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+      'SET default_transaction_isolation = ''read committed'' (install.sql sets it for rolecall_sync)');
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+     OR pg_catalog.pg_has_role(session_user, 'rolecall_owner', 'USAGE') THEN
+    RETURN;
+  END IF;
+  IF pg_catalog.current_setting('statement_timeout')::interval NOT BETWEEN interval '1 millisecond' AND interval '30 seconds' THEN
+    PERFORM pg_catalog.set_config('statement_timeout', '30s', true);
+  END IF;
+  IF pg_catalog.current_setting('idle_in_transaction_session_timeout')::interval NOT BETWEEN interval '1 millisecond' AND interval '60 seconds' THEN
+    PERFORM pg_catalog.set_config('idle_in_transaction_session_timeout', '60s', true);
+  END IF;
+END
+$fn$;
+
+-- Takes the per-login lock (by name key, so look-alike names serialize too) or
+-- refuses after the pinned lock_timeout with a message that says what to do.
+CREATE OR REPLACE FUNCTION rolecall._lock_login(p_action text, p_login text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_key text := rolecall._name_key(p_login);
+BEGIN
+  BEGIN
+    INSERT INTO rolecall.login_lock (name_key) VALUES (v_key) ON CONFLICT (name_key) DO NOTHING;
+    PERFORM 1 FROM rolecall.login_lock l WHERE l.name_key = v_key FOR UPDATE;
+  EXCEPTION WHEN lock_not_available THEN
+    PERFORM rolecall._refuse(p_action, p_login, '55P03',
+      pg_catalog.format('another sync or revocation of login "%s" is still running (waited %s)', rolecall._shown(p_login),
+        pg_catalog.current_setting('lock_timeout')),
+      'Try again in a moment.');
+  END;
 END
 $fn$;
 
 -- The one place that decides what a sync would do: sync_login applies it,
--- preview_sync shows it.
+-- preview_sync shows it. "current" is every membership Rolecall granted (the
+-- owner is its grantor), whatever the role has become since; "revoke" is what
+-- of that is not wanted now.
 CREATE OR REPLACE FUNCTION rolecall._plan(p_login text, p_groups text[]) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_refusal text;
   v_oid oid;
@@ -220,8 +510,10 @@ DECLARE
   v_groups text[];
   v_wanted text[];
   v_skipped text[];
-  v_current text[];
+  v_current text[] := '{}';
+  v_twin text;
 BEGIN
+  SELECT r.oid INTO v_owner FROM pg_catalog.pg_roles r WHERE r.rolname = 'rolecall_owner';
   v_refusal := rolecall._name_refusal(p_login);
   IF v_refusal IS NULL THEN
     SELECT r.oid INTO v_oid FROM pg_catalog.pg_roles r WHERE r.rolname = p_login;
@@ -230,17 +522,23 @@ BEGIN
       IF NOT v_managed THEN
         v_refusal := 'the role exists and was not created by Rolecall';
       ELSE
-        v_refusal := rolecall._attribute_refusal(v_oid);
+        v_refusal := coalesce(rolecall._attribute_refusal(v_oid), rolecall._power_refusal(v_oid, v_owner));
+      END IF;
+    ELSE
+      SELECT r.rolname INTO v_twin FROM pg_catalog.pg_roles r
+      WHERE rolecall._name_key(r.rolname) = rolecall._name_key(p_login)
+      ORDER BY r.rolname COLLATE "C" LIMIT 1;
+      IF v_twin IS NOT NULL THEN
+        v_refusal := pg_catalog.format('it differs from the existing role "%s" only by case or Unicode form', rolecall._shown(v_twin));
       END IF;
     END IF;
   END IF;
 
-  SELECT r.oid INTO v_owner FROM pg_catalog.pg_roles r WHERE r.rolname = 'rolecall_owner';
   SELECT coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.lower(g)), '{}') INTO v_groups
   FROM pg_catalog.unnest(coalesce(p_groups, '{}'::text[])) AS g WHERE g IS NOT NULL;
 
-  -- Allow-listed roles for these groups that exist, are not protected and that
-  -- the owner can grant (PostgreSQL 16+: ADMIN OPTION given by allow_group).
+  -- Allow-listed roles for these groups that exist, may be handed out, and
+  -- that the owner can grant (PostgreSQL 16+: ADMIN OPTION given by allow_group).
   WITH candidate AS (
     SELECT DISTINCT r.oid, r.rolname::text AS name,
            rolecall._group_refusal(r.oid) IS NULL
@@ -254,16 +552,11 @@ BEGIN
          coalesce(pg_catalog.array_agg(name ORDER BY name COLLATE "C") FILTER (WHERE NOT usable), '{}')
   INTO v_wanted, v_skipped FROM candidate;
 
-  -- Allow-listed roles the login holds now (only those are ever revoked).
   IF v_oid IS NOT NULL THEN
     SELECT coalesce(pg_catalog.array_agg(r.rolname::text ORDER BY r.rolname::text COLLATE "C"), '{}')
     INTO v_current
-    FROM pg_catalog.pg_roles r
-    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a WHERE a.member = v_oid AND a.roleid = r.oid)
-      AND EXISTS (SELECT 1 FROM rolecall.group_role gr WHERE gr.role_name = r.rolname)
-      AND rolecall._group_refusal(r.oid) IS NULL;
-  ELSE
-    v_current := '{}';
+    FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+    WHERE a.member = v_oid AND a.grantor = v_owner;
   END IF;
 
   RETURN pg_catalog.jsonb_build_object(
@@ -286,12 +579,32 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT coalesce(pg_catalog.array_agg(x ORDER BY o), '{}') FROM pg_catalog.jsonb_array_elements_text(p) WITH ORDINALITY AS t(x, o)
 $fn$;
 
-CREATE OR REPLACE FUNCTION rolecall._refuse(p_login text, p_reason text) RETURNS void
+-- Refuses inputs that are out of bounds, before anything is locked or written:
+-- the groups list (count and size: it is stored in the audit row), the client
+-- info (a JSON object of at most 4 KiB) and a revocation reason.
+CREATE OR REPLACE FUNCTION rolecall._check_bounds(p_action text, p_login text, p_groups text[], p_client_info jsonb, p_reason text)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = '42501',
-    MESSAGE = pg_catalog.format('Rolecall refuses to manage role "%s": %s', p_login, p_reason),
-    HINT = 'Rolecall only manages logins it created; protected and reserved roles are never touched.';
+  IF pg_catalog.octet_length(p_login) > 1024 THEN
+    PERFORM rolecall._refuse(p_action, pg_catalog.left(p_login, 80), '22023', 'p_login is longer than 1024 bytes');
+  END IF;
+  IF coalesce(pg_catalog.cardinality(p_groups), 0) > 1024 THEN
+    PERFORM rolecall._refuse(p_action, p_login, '22023',
+      pg_catalog.format('p_groups has %s entries; at most 1024 are accepted (send only the groups that passed the profile''s filter)', pg_catalog.cardinality(p_groups)));
+  END IF;
+  IF coalesce(pg_catalog.octet_length(p_groups::text), 0) > 65536
+     OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p_groups) g WHERE pg_catalog.octet_length(g) > 1024) THEN
+    PERFORM rolecall._refuse(p_action, p_login, '22023', 'p_groups is too large: at most 64 KiB in all and 1024 bytes per group name');
+  END IF;
+  IF p_client_info IS NOT NULL AND (pg_catalog.jsonb_typeof(p_client_info) <> 'object' OR pg_catalog.octet_length(p_client_info::text) > 4096) THEN
+    PERFORM rolecall._refuse(p_action, p_login, '22023', 'p_client_info must be a JSON object of at most 4096 bytes');
+  END IF;
+  IF pg_catalog.octet_length(p_reason) > 1000 THEN
+    PERFORM rolecall._refuse(p_action, p_login, '22023', 'p_reason must be at most 1000 bytes');
+  END IF;
 END
 $fn$;
 
@@ -301,130 +614,232 @@ CREATE OR REPLACE FUNCTION rolecall._audit(
 ) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $fn$
   INSERT INTO rolecall.audit (action, login, groups, granted, revoked, outcome, message, client_info)
-  VALUES (p_action, p_login, p_groups, p_granted, p_revoked, p_outcome,
-          pg_catalog.left(p_message, 1000),
-          CASE WHEN p_client_info IS NULL THEN NULL
-               WHEN pg_catalog.octet_length(p_client_info::text) > 4096 THEN '{"truncated": true}'::jsonb
-               ELSE p_client_info END)
+  VALUES (p_action, pg_catalog.left(p_login, 128), p_groups, p_granted, p_revoked, p_outcome,
+          pg_catalog.left(p_message, 1000), p_client_info)
 $fn$;
 
--- Revokes the given allow-listed roles from a login (runs as the owner, which
--- is the grantor of every membership Rolecall made).
-CREATE OR REPLACE FUNCTION rolecall._revoke_roles(p_login text, p_roles text[]) RETURNS void
+-- Revokes memberships Rolecall granted (the owner is their grantor). Each one
+-- on its own: a role that has become a superuser cannot be revoked by the
+-- owner, and that must not stop the others. Returns {"revoked", "failed"}.
+CREATE OR REPLACE FUNCTION rolecall._revoke_roles(p_login text, p_roles text[]) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_role text;
+  v_done text[] := '{}';
+  v_failed text[] := '{}';
 BEGIN
   FOREACH v_role IN ARRAY coalesce(p_roles, '{}'::text[]) LOOP
-    EXECUTE pg_catalog.format('REVOKE %I FROM %I', v_role, p_login);
+    BEGIN
+      EXECUTE pg_catalog.format('REVOKE %I FROM %I', v_role, p_login);
+      v_done := v_done || v_role;
+    EXCEPTION WHEN OTHERS THEN
+      v_failed := v_failed || pg_catalog.format('%s (%s)', v_role, SQLERRM);
+    END;
   END LOOP;
+  RETURN pg_catalog.jsonb_build_object('revoked', pg_catalog.to_jsonb(v_done), 'failed', pg_catalog.to_jsonb(v_failed));
+END
+$fn$;
+
+-- Creates the login or sets its password. The statement carries the verifier,
+-- and a failing statement is quoted in the error's CONTEXT (client and server
+-- log): so any failure is caught here and raised again with the same SQLSTATE
+-- and a message that names the login and the cause, never the statement.
+CREATE OR REPLACE FUNCTION rolecall._set_password(p_login text, p_verifier text, p_until timestamptz, p_create boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_until text := pg_catalog.to_char(p_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+  v_state text;
+  v_message text;
+BEGIN
+  IF p_create THEN
+    EXECUTE pg_catalog.format(
+      'CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD %L VALID UNTIL %L',
+      p_login, p_verifier, v_until);
+  ELSE
+    EXECUTE pg_catalog.format('ALTER ROLE %I WITH LOGIN PASSWORD %L VALID UNTIL %L', p_login, p_verifier, v_until);
+  END IF;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+  GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+  v_message := pg_catalog.regexp_replace(pg_catalog.replace(v_message, p_verifier, '[verifier]'), 'SCRAM-SHA-256\$\S*', '[verifier]', 'g');
+  RAISE EXCEPTION USING ERRCODE = v_state,
+    MESSAGE = pg_catalog.format('Rolecall could not %s login "%s": %s',
+      CASE WHEN p_create THEN 'create' ELSE 'set the password of' END, rolecall._shown(p_login), v_message),
+    HINT = 'Nothing was changed. Try again; if it keeps failing, a database admin should look at this login.';
+END
+$fn$;
+
+-- NOLOGIN, then ends the login's open sessions one backend at a time (a single
+-- query with pg_terminate_backend() in its WHERE clause could call it before
+-- the filter on the role). Returns how many ended, or NULL when the owner may
+-- not signal backends (see README: pg_signal_backend).
+CREATE OR REPLACE FUNCTION rolecall._disable_login(p_login text, p_oid oid, p_end_sessions boolean) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_pid integer;
+  v_terminated integer := 0;
+BEGIN
+  EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', p_login);
+  IF NOT p_end_sessions THEN
+    RETURN 0;
+  END IF;
+  BEGIN
+    FOR v_pid IN
+      SELECT a.pid FROM pg_catalog.pg_stat_activity a
+      WHERE a.usesysid = p_oid AND a.pid <> pg_catalog.pg_backend_pid()
+    LOOP
+      IF pg_catalog.pg_terminate_backend(v_pid) THEN
+        v_terminated := v_terminated + 1;
+      END IF;
+    END LOOP;
+  EXCEPTION WHEN insufficient_privilege THEN
+    RETURN NULL;
+  END;
+  RETURN v_terminated;
 END
 $fn$;
 
 -- Public API (EXECUTE granted to rolecall_sync) ---------------------------------
 
 CREATE OR REPLACE FUNCTION rolecall.version() RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$ SELECT '1'::text $fn$;
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$ SELECT '2'::text $fn$;
+
+-- What a caller needs to build acceptable arguments.
+CREATE OR REPLACE FUNCTION rolecall.sync_parameters() RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT pg_catalog.jsonb_build_object(
+    'version', rolecall.version(),
+    'min_scram_iterations', rolecall._min_scram_iterations(),
+    'min_salt_bytes', 16,
+    'max_valid_for_days', 366,
+    'max_groups', 1024)
+$fn$;
 
 CREATE OR REPLACE FUNCTION rolecall.sync_login(
   p_login text, p_verifier text, p_groups text[], p_valid_for interval, p_client_info jsonb DEFAULT '{}'::jsonb
 ) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_plan jsonb;
   v_groups text[] := coalesce(p_groups, '{}'::text[]);
+  v_until timestamptz;
+  v_reason text;
+  v_revoke jsonb;
+  v_revoked text[];
   v_grant text[];
-  v_revoke text[];
   v_role text;
-  v_until text;
   v_created boolean := false;
-  v_result jsonb;
 BEGIN
-  IF rolecall._name_refusal(p_login) IS NOT NULL THEN
-    PERFORM rolecall._refuse(p_login, rolecall._name_refusal(p_login));
+  PERFORM rolecall._check_caller('sync_login', p_login);
+  PERFORM rolecall._check_bounds('sync_login', p_login, v_groups, p_client_info, NULL);
+  v_reason := rolecall._verifier_refusal(p_verifier);
+  IF v_reason IS NOT NULL THEN
+    PERFORM rolecall._refuse('sync_login', p_login, '22023', v_reason);
   END IF;
-  -- Never echo the value: it may be a plaintext password sent by mistake.
-  IF p_verifier IS NULL OR NOT rolecall._is_scram_verifier(p_verifier) THEN
-    RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = 'p_verifier must be a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<storedkey>:<serverkey>); a plaintext password is never accepted';
-  END IF;
-  IF p_valid_for IS NULL OR p_valid_for <= interval '0' OR p_valid_for > interval '366 days' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'p_valid_for must be a positive interval of at most 366 days';
+  v_until := rolecall._valid_until(p_valid_for);
+  IF v_until IS NULL THEN
+    PERFORM rolecall._refuse('sync_login', p_login, '22023',
+      'p_valid_for must be a finite, positive interval that ends at most 366 days from now');
   END IF;
 
-  -- Serializes syncs of the same login: concurrent first connections create one role.
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('rolecall.login:' || p_login, 0));
-
+  PERFORM rolecall._lock_login('sync_login', p_login);
   v_plan := rolecall._plan(p_login, v_groups);
+
+  -- A refusal changes nothing but is recorded: returned (not raised) so the
+  -- audit row stays, and logged and counted by _refuse's rules.
   IF v_plan->>'refused' IS NOT NULL THEN
-    PERFORM rolecall._refuse(p_login, v_plan->>'refused');
+    PERFORM rolecall._record_refusal('sync_login', p_login, '42501', v_plan->>'refused');
+    PERFORM rolecall._audit('sync', p_login, v_groups, '{}', '{}', 'refused', v_plan->>'refused', p_client_info);
+    RETURN pg_catalog.jsonb_build_object(
+      'created', false, 'denied', true, 'refused', v_plan->>'refused',
+      'granted', '[]'::jsonb, 'revoked', '[]'::jsonb, 'roles', '[]'::jsonb, 'skipped', v_plan->'skipped',
+      'message', pg_catalog.format('Rolecall refuses to manage role "%s": %s', rolecall._shown(p_login), v_plan->>'refused'));
   END IF;
   IF NOT (v_plan->>'exists')::boolean THEN
     DELETE FROM rolecall.managed_login WHERE login = p_login; -- a login the admin dropped
   END IF;
 
-  v_revoke := rolecall._text_array(v_plan->'revoke');
-  IF pg_catalog.jsonb_array_length(v_plan->'wanted') = 0 THEN
-    -- No group maps to an allow-listed role: take away what Rolecall gave.
-    -- Reported in the result (not raised) so the revocation is not rolled back.
-    IF (v_plan->>'managed')::boolean THEN
-      PERFORM rolecall._revoke_roles(p_login, v_revoke);
-      EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', p_login);
-    END IF;
-    PERFORM rolecall._audit('sync', p_login, v_groups, '{}', v_revoke, 'no-roles',
-      'none of the groups maps to an allowed database role', p_client_info);
+  -- Take back first what Rolecall granted and is not wanted now (also roles
+  -- that became powerful or left the allow-list). If one cannot be taken back,
+  -- the login is disabled rather than left with it.
+  v_revoke := rolecall._revoke_roles(p_login, rolecall._text_array(v_plan->'revoke'));
+  v_revoked := rolecall._text_array(v_revoke->'revoked');
+  IF pg_catalog.jsonb_array_length(v_revoke->'failed') > 0 THEN
+    PERFORM rolecall._disable_login(p_login, (v_plan->>'oid')::oid, true);
+    v_reason := pg_catalog.format('Rolecall could not take back %s from "%s", so the login was disabled; a database admin must revoke it',
+      pg_catalog.array_to_string(rolecall._text_array(v_revoke->'failed'), ', '), rolecall._shown(p_login));
+    PERFORM rolecall._audit('sync', p_login, v_groups, '{}', v_revoked, 'disabled', v_reason, p_client_info);
     RETURN pg_catalog.jsonb_build_object(
-      'created', false, 'denied', true, 'granted', '[]'::jsonb, 'revoked', pg_catalog.to_jsonb(v_revoke),
-      'roles', '[]'::jsonb, 'skipped', v_plan->'skipped',
-      'message', pg_catalog.format('none of the directory groups of "%s" maps to a database role allowed by rolecall.group_role', p_login));
+      'created', false, 'denied', true, 'granted', '[]'::jsonb, 'revoked', pg_catalog.to_jsonb(v_revoked),
+      'roles', '[]'::jsonb, 'skipped', v_plan->'skipped', 'message', v_reason);
   END IF;
 
-  v_until := pg_catalog.to_char((pg_catalog.now() + p_valid_for) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
-  IF (v_plan->>'exists')::boolean THEN
-    EXECUTE pg_catalog.format('ALTER ROLE %I WITH LOGIN PASSWORD %L VALID UNTIL %L', p_login, p_verifier, v_until);
-  ELSE
-    EXECUTE pg_catalog.format(
-      'CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD %L VALID UNTIL %L',
-      p_login, p_verifier, v_until);
+  IF pg_catalog.jsonb_array_length(v_plan->'wanted') = 0 THEN
+    -- No group maps to an allow-listed role: reported in the result (not
+    -- raised) so the revocation is not rolled back.
+    IF (v_plan->>'managed')::boolean THEN
+      PERFORM rolecall._disable_login(p_login, (v_plan->>'oid')::oid, false);
+    END IF;
+    PERFORM rolecall._audit('sync', p_login, v_groups, '{}', v_revoked, 'no-roles',
+      'none of the groups maps to an allowed database role', p_client_info);
+    RETURN pg_catalog.jsonb_build_object(
+      'created', false, 'denied', true, 'granted', '[]'::jsonb, 'revoked', pg_catalog.to_jsonb(v_revoked),
+      'roles', '[]'::jsonb, 'skipped', v_plan->'skipped',
+      'message', pg_catalog.format('none of the directory groups of "%s" maps to a database role allowed by rolecall.group_role', rolecall._shown(p_login)));
+  END IF;
+
+  v_created := NOT (v_plan->>'exists')::boolean;
+  PERFORM rolecall._set_password(p_login, p_verifier, v_until, v_created);
+  IF v_created THEN
     INSERT INTO rolecall.managed_login (login, role_oid)
     SELECT p_login, r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = p_login;
-    v_created := true;
   END IF;
 
   v_grant := rolecall._text_array(v_plan->'grant');
   FOREACH v_role IN ARRAY v_grant LOOP
     EXECUTE pg_catalog.format('GRANT %I TO %I GRANTED BY CURRENT_USER', v_role, p_login);
   END LOOP;
-  PERFORM rolecall._revoke_roles(p_login, v_revoke);
   UPDATE rolecall.managed_login SET last_sync_at = pg_catalog.now() WHERE login = p_login;
 
-  PERFORM rolecall._audit('sync', p_login, v_groups, v_grant, v_revoke,
+  PERFORM rolecall._audit('sync', p_login, v_groups, v_grant, v_revoked,
     CASE WHEN v_created THEN 'created' ELSE 'updated' END, NULL, p_client_info);
-  v_result := pg_catalog.jsonb_build_object(
+  RETURN pg_catalog.jsonb_build_object(
     'created', v_created, 'denied', false,
-    'granted', pg_catalog.to_jsonb(v_grant), 'revoked', pg_catalog.to_jsonb(v_revoke),
-    'roles', v_plan->'wanted', 'skipped', v_plan->'skipped', 'valid_until', v_until);
-  RETURN v_result;
+    'granted', pg_catalog.to_jsonb(v_grant), 'revoked', pg_catalog.to_jsonb(v_revoked),
+    'roles', v_plan->'wanted', 'skipped', v_plan->'skipped',
+    'valid_until', pg_catalog.to_char(v_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
 END
 $fn$;
 
 CREATE OR REPLACE FUNCTION rolecall.revoke_login(p_login text, p_reason text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_plan jsonb;
-  v_revoke text[];
+  v_revoke jsonb;
   v_terminated integer;
-  v_pid integer;
   v_message text := p_reason;
 BEGIN
-  IF rolecall._name_refusal(p_login) IS NOT NULL THEN
-    PERFORM rolecall._refuse(p_login, rolecall._name_refusal(p_login));
-  END IF;
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('rolecall.login:' || p_login, 0));
+  PERFORM rolecall._check_caller('revoke_login', p_login);
+  PERFORM rolecall._check_bounds('revoke_login', p_login, NULL, NULL, p_reason);
+  PERFORM rolecall._lock_login('revoke_login', p_login);
 
   v_plan := rolecall._plan(p_login, '{}');
   IF v_plan->>'refused' IS NOT NULL THEN
-    PERFORM rolecall._refuse(p_login, v_plan->>'refused');
+    PERFORM rolecall._record_refusal('revoke_login', p_login, '42501', v_plan->>'refused');
+    PERFORM rolecall._audit('revoke', p_login, NULL, '{}', '{}', 'refused', v_plan->>'refused', NULL);
+    RETURN pg_catalog.jsonb_build_object('existed', (v_plan->>'exists')::boolean, 'refused', v_plan->>'refused',
+      'revoked', '[]'::jsonb, 'terminated', 0,
+      'message', pg_catalog.format('Rolecall refuses to manage role "%s": %s', rolecall._shown(p_login), v_plan->>'refused'));
   END IF;
   IF NOT (v_plan->>'exists')::boolean THEN
     DELETE FROM rolecall.managed_login WHERE login = p_login;
@@ -432,49 +847,49 @@ BEGIN
     RETURN pg_catalog.jsonb_build_object('existed', false, 'revoked', '[]'::jsonb, 'terminated', 0);
   END IF;
 
-  v_revoke := rolecall._text_array(v_plan->'current');
-  PERFORM rolecall._revoke_roles(p_login, v_revoke);
-  EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', p_login);
-
-  -- One backend at a time, in a loop: a single query with pg_terminate_backend()
-  -- in its WHERE clause could call it before the filter on the role.
-  v_terminated := 0;
-  BEGIN
-    FOR v_pid IN
-      SELECT a.pid FROM pg_catalog.pg_stat_activity a
-      WHERE a.usesysid = (v_plan->>'oid')::oid AND a.pid <> pg_catalog.pg_backend_pid()
-    LOOP
-      IF pg_catalog.pg_terminate_backend(v_pid) THEN
-        v_terminated := v_terminated + 1;
-      END IF;
-    END LOOP;
-  EXCEPTION WHEN insufficient_privilege THEN
+  v_revoke := rolecall._revoke_roles(p_login, rolecall._text_array(v_plan->'current'));
+  v_terminated := rolecall._disable_login(p_login, (v_plan->>'oid')::oid, true);
+  IF v_terminated IS NULL THEN
     -- The role change stands; only ending open sessions failed (see README: pg_signal_backend).
-    v_terminated := NULL;
-    v_message := pg_catalog.concat_ws('; ', p_reason, 'could not end open sessions: ' || SQLERRM);
-  END;
+    v_message := pg_catalog.concat_ws('; ', p_reason, 'could not end open sessions: rolecall_owner lacks pg_signal_backend');
+  END IF;
+  IF pg_catalog.jsonb_array_length(v_revoke->'failed') > 0 THEN
+    v_message := pg_catalog.concat_ws('; ', v_message, 'could not take back '
+      || pg_catalog.array_to_string(rolecall._text_array(v_revoke->'failed'), ', '));
+  END IF;
 
-  PERFORM rolecall._audit('revoke', p_login, NULL, '{}', v_revoke, 'revoked', v_message, NULL);
-  RETURN pg_catalog.jsonb_build_object('existed', true, 'revoked', pg_catalog.to_jsonb(v_revoke), 'terminated', v_terminated);
+  PERFORM rolecall._audit('revoke', p_login, NULL, '{}', rolecall._text_array(v_revoke->'revoked'), 'revoked', v_message, NULL);
+  RETURN pg_catalog.jsonb_build_object('existed', true, 'revoked', v_revoke->'revoked', 'terminated', v_terminated)
+    || CASE WHEN pg_catalog.jsonb_array_length(v_revoke->'failed') > 0
+            THEN pg_catalog.jsonb_build_object('failed', v_revoke->'failed') ELSE '{}'::jsonb END;
 END
 $fn$;
 
 -- Dry run: what sync_login would do for these groups. Changes nothing.
 CREATE OR REPLACE FUNCTION rolecall.preview_sync(p_login text, p_groups text[]) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
-  v_plan jsonb := rolecall._plan(p_login, p_groups);
-  v_denied boolean := pg_catalog.jsonb_array_length(v_plan->'wanted') = 0;
+  v_plan jsonb;
+  v_denied boolean;
 BEGIN
+  IF coalesce(pg_catalog.cardinality(p_groups), 0) > 1024 OR coalesce(pg_catalog.octet_length(p_groups::text), 0) > 65536
+     OR pg_catalog.octet_length(p_login) > 1024 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'p_login or p_groups is too large (at most 1024 groups, 64 KiB in all)';
+  END IF;
+  v_plan := rolecall._plan(p_login, p_groups);
+  v_denied := v_plan->>'refused' IS NOT NULL OR pg_catalog.jsonb_array_length(v_plan->'wanted') = 0;
   RETURN pg_catalog.jsonb_build_object(
     'refused', v_plan->'refused',
     'exists', v_plan->'exists',
     'managed', v_plan->'managed',
     'denied', v_denied,
-    'created', NOT (v_plan->>'exists')::boolean AND NOT v_denied AND v_plan->>'refused' IS NULL,
+    'created', NOT (v_plan->>'exists')::boolean AND NOT v_denied,
     'granted', CASE WHEN v_denied THEN '[]'::jsonb ELSE v_plan->'grant' END,
-    'revoked', CASE WHEN v_denied THEN v_plan->'current' ELSE v_plan->'revoke' END,
-    'roles', v_plan->'wanted',
+    'revoked', CASE WHEN v_plan->>'refused' IS NOT NULL THEN '[]'::jsonb
+                    WHEN v_denied THEN v_plan->'current' ELSE v_plan->'revoke' END,
+    'roles', CASE WHEN v_plan->>'refused' IS NOT NULL THEN '[]'::jsonb ELSE v_plan->'wanted' END,
     'skipped', v_plan->'skipped');
 END
 $fn$;
@@ -483,12 +898,17 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION rolecall.allow_group(group_name text, role_name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_oid oid;
   v_reason text;
 BEGIN
   IF allow_group.group_name IS NULL OR pg_catalog.btrim(allow_group.group_name) = '' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'group_name must not be empty';
+  END IF;
+  IF pg_catalog.octet_length(allow_group.group_name) > 1024 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'group_name must be at most 1024 bytes';
   END IF;
   v_reason := rolecall._name_refusal(allow_group.role_name);
   IF v_reason IS NULL THEN
@@ -501,7 +921,8 @@ BEGIN
   END IF;
   IF v_reason IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = pg_catalog.format('Rolecall refuses to grant role "%s": %s', allow_group.role_name, v_reason);
+      MESSAGE = pg_catalog.format('Rolecall refuses to grant role "%s": %s', rolecall._shown(allow_group.role_name), v_reason),
+      HINT = 'Rolecall hands out only plain NOLOGIN roles that hold table and schema privileges; grant predefined or powerful roles to people directly, never through a directory group.';
   END IF;
 
   -- PostgreSQL 16+: the owner needs ADMIN OPTION to grant the role, and must
@@ -516,10 +937,12 @@ END
 $fn$;
 
 -- Removes a mapping. When no group maps to the role any more, Rolecall takes it
--- back from its logins (it would otherwise never revoke it again) and gives up
+-- back from its logins at once (the next sync of each would too) and gives up
 -- its ADMIN OPTION.
 CREATE OR REPLACE FUNCTION rolecall.disallow_group(group_name text, role_name text) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_removed integer;
   v_logins text[] := '{}';
@@ -543,10 +966,34 @@ BEGIN
 END
 $fn$;
 
+-- Changes a setting. min_scram_iterations: the lowest SCRAM iteration count
+-- sync_login accepts (4096, PostgreSQL's default, up to 10 000 000).
+CREATE OR REPLACE FUNCTION rolecall.configure(name text, value text) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  IF configure.name = 'min_scram_iterations' THEN
+    IF configure.value !~ '^[0-9]{1,8}$' OR configure.value::integer NOT BETWEEN 4096 AND 10000000 THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'min_scram_iterations must be a whole number from 4096 to 10000000';
+    END IF;
+  ELSE
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = pg_catalog.format('unknown setting "%s" (known: min_scram_iterations)', rolecall._shown(configure.name));
+  END IF;
+  INSERT INTO rolecall.setting (name, value) VALUES (configure.name, configure.value)
+  ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE SET value = EXCLUDED.value, changed_at = pg_catalog.now();
+  PERFORM rolecall._audit('configure', NULL, NULL, ARRAY[configure.name || '=' || configure.value], '{}', 'ok', NULL, NULL);
+  RETURN (SELECT pg_catalog.jsonb_object_agg(s.name, s.value) FROM rolecall.setting s);
+END
+$fn$;
+
 -- Runs as the owner (the grantor of Rolecall's memberships): revokes a role
--- from every managed login.
+-- from every managed login that holds it from Rolecall.
 CREATE OR REPLACE FUNCTION rolecall._release_role(p_role text) RETURNS text[]
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
   v_logins text[];
   v_login text;
@@ -554,7 +1001,7 @@ BEGIN
   SELECT coalesce(pg_catalog.array_agg(DISTINCT m.login ORDER BY m.login), '{}') INTO v_logins
   FROM rolecall.managed_login m
   JOIN pg_catalog.pg_roles l ON l.oid = m.role_oid AND l.rolname = m.login
-  JOIN pg_catalog.pg_auth_members a ON a.member = l.oid
+  JOIN pg_catalog.pg_auth_members a ON a.member = l.oid AND a.grantor = (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = 'rolecall_owner')
   JOIN pg_catalog.pg_roles r ON r.oid = a.roleid AND r.rolname = p_role;
   FOREACH v_login IN ARRAY v_logins LOOP
     EXECUTE pg_catalog.format('REVOKE %I FROM %I', p_role, v_login);
@@ -563,32 +1010,133 @@ BEGIN
 END
 $fn$;
 
--- Used by uninstall.sql: every managed login ends NOLOGIN and without the roles
--- Rolecall granted. The logins themselves stay (they may own objects).
+-- Used by uninstall.sql: every managed login loses every role Rolecall
+-- granted, and ends NOLOGIN unless an admin made it powerful (then it is left
+-- to the admin). The logins themselves stay (they may own objects).
 CREATE OR REPLACE FUNCTION rolecall._release_all_logins() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
 DECLARE
-  v_login text;
+  v_login record;
+  v_revoke jsonb;
   v_count integer := 0;
 BEGIN
   FOR v_login IN
-    SELECT m.login FROM rolecall.managed_login m
+    SELECT m.login, l.oid FROM rolecall.managed_login m
     JOIN pg_catalog.pg_roles l ON l.oid = m.role_oid AND l.rolname = m.login
-    WHERE rolecall._attribute_refusal(l.oid) IS NULL
   LOOP
-    PERFORM rolecall._revoke_roles(v_login, rolecall._text_array(rolecall._plan(v_login, '{}')->'current'));
-    EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', v_login);
+    v_revoke := rolecall._revoke_roles(v_login.login, rolecall._text_array(rolecall._plan(v_login.login, '{}')->'current'));
+    IF pg_catalog.jsonb_array_length(v_revoke->'failed') > 0 THEN
+      RAISE WARNING 'rolecall: could not take back % from login "%"', pg_catalog.array_to_string(rolecall._text_array(v_revoke->'failed'), ', '), v_login.login;
+    END IF;
+    IF rolecall._attribute_refusal(v_login.oid) IS NULL THEN
+      EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', v_login.login);
+    END IF;
     v_count := v_count + 1;
   END LOOP;
   RETURN v_count;
 END
 $fn$;
 
+-- Run by install.sql on every install: brings logins left by an older version
+-- (or changed by an admin since) back within today's rules, and audits what it
+-- changed. For each managed login that is not refused outright:
+-- - memberships Rolecall granted that are no longer wanted by any allow-list
+--   entry or may no longer be handed out are revoked (if one cannot be, the
+--   login is disabled);
+-- - a VALID UNTIL beyond 366 days (or none) is set to now: the next sign-in
+--   syncs a fresh password;
+-- - PostgreSQL 16+: a membership of the owner in the login with INHERIT or SET
+--   (left by a caller's createrole_self_grant) is revoked.
+CREATE OR REPLACE FUNCTION rolecall._repair() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_owner oid := (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = 'rolecall_owner');
+  v_login record;
+  v_bad text[];
+  v_revoke jsonb;
+  v_notes text[];
+  v_count integer := 0;
+BEGIN
+  FOR v_login IN
+    SELECT m.login, l.oid, l.rolvaliduntil FROM rolecall.managed_login m
+    JOIN pg_catalog.pg_roles l ON l.oid = m.role_oid AND l.rolname = m.login
+    WHERE rolecall._attribute_refusal(l.oid) IS NULL AND rolecall._power_refusal(l.oid, v_owner) IS NULL
+    ORDER BY m.login
+  LOOP
+    v_notes := '{}';
+    IF pg_catalog.current_setting('server_version_num')::integer >= 160000
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a WHERE a.roleid = v_login.oid AND a.member = v_owner AND a.grantor = v_owner) THEN
+      EXECUTE pg_catalog.format('REVOKE %I FROM rolecall_owner', v_login.login);
+      v_notes := v_notes || 'the owner''s own membership in the login'::text;
+    END IF;
+
+    SELECT coalesce(pg_catalog.array_agg(r.rolname::text ORDER BY r.rolname::text COLLATE "C"), '{}') INTO v_bad
+    FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+    WHERE a.member = v_login.oid AND a.grantor = v_owner
+      AND (rolecall._group_refusal(r.oid) IS NOT NULL
+           OR NOT EXISTS (SELECT 1 FROM rolecall.group_role gr WHERE gr.role_name = r.rolname));
+    v_revoke := rolecall._revoke_roles(v_login.login, v_bad);
+    IF pg_catalog.jsonb_array_length(v_revoke->'failed') > 0 THEN
+      PERFORM rolecall._disable_login(v_login.login, v_login.oid, true);
+      v_notes := v_notes || ('disabled: could not take back ' || pg_catalog.array_to_string(rolecall._text_array(v_revoke->'failed'), ', '));
+    END IF;
+
+    IF v_login.rolvaliduntil IS NULL OR NOT pg_catalog.isfinite(v_login.rolvaliduntil)
+       OR v_login.rolvaliduntil > pg_catalog.now() + interval '366 days' THEN
+      EXECUTE pg_catalog.format('ALTER ROLE %I VALID UNTIL %L', v_login.login,
+        pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+      v_notes := v_notes || 'VALID UNTIL capped'::text;
+    END IF;
+
+    IF pg_catalog.jsonb_array_length(v_revoke->'revoked') > 0 OR pg_catalog.cardinality(v_notes) > 0 THEN
+      PERFORM rolecall._audit('repair', v_login.login, NULL, '{}', rolecall._text_array(v_revoke->'revoked'), 'repaired',
+        pg_catalog.array_to_string(v_notes, '; '), NULL);
+      v_count := v_count + 1;
+    END IF;
+  END LOOP;
+  RETURN v_count;
+END
+$fn$;
+
+-- Session settings every function runs under, whatever the caller set:
+-- lock waits end after 5 s; the password statement always stores the verifier
+-- as given; dates and NULL comparisons mean what the code says;
+-- and on PostgreSQL 16+ creating a login never makes the owner a member of it.
+DO $pin_settings$
+DECLARE
+  v_fn regprocedure;
+  v_pg16 boolean := pg_catalog.current_setting('server_version_num')::integer >= 160000;
+BEGIN
+  FOR v_fn IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'rolecall'::regnamespace AND p.prokind = 'f'
+      AND (p.prosecdef OR p.proname IN ('allow_group', 'disallow_group', 'configure'))
+  LOOP
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET lock_timeout = %L', v_fn, '5s');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET password_encryption = %L', v_fn, 'scram-sha-256');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET default_transaction_isolation = %L', v_fn, 'read committed');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET timezone = %L', v_fn, 'UTC');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET datestyle = %L', v_fn, 'ISO, YMD');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET intervalstyle = %L', v_fn, 'postgres');
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET standard_conforming_strings = on', v_fn);
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SET transform_null_equals = off', v_fn);
+    IF v_pg16 THEN
+      EXECUTE pg_catalog.format('ALTER FUNCTION %s SET createrole_self_grant = %L', v_fn, '');
+    END IF;
+  END LOOP;
+END
+$pin_settings$;
+
 -- Privileges --------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rolecall FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
   rolecall.version(),
+  rolecall.sync_parameters(),
   rolecall.sync_login(text, text, text[], interval, jsonb),
   rolecall.revoke_login(text, text),
   rolecall.preview_sync(text, text[])
@@ -609,5 +1157,17 @@ BEGIN
   END IF;
 END
 $install_signal$;
+
+-- Upgrade repair: logins an older version (or an admin since) left outside
+-- today's rules are brought back within them, and audited.
+DO $install_repair$
+DECLARE
+  v_repaired integer := rolecall._repair();
+BEGIN
+  IF v_repaired > 0 THEN
+    RAISE WARNING 'rolecall: repaired % managed login(s); see rolecall.audit (action ''repair'')', v_repaired;
+  END IF;
+END
+$install_repair$;
 
 COMMIT;
