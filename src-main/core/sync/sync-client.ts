@@ -43,6 +43,8 @@ export class SyncError extends Error {
 interface SyncLoginRow {
   created: boolean;
   denied: boolean;
+  /** Set when Rolecall refused to touch the login (a protected, unmanaged or look-alike role); the refusal is audited. */
+  refused?: string;
   granted: string[];
   revoked: string[];
   roles: string[];
@@ -106,6 +108,10 @@ export class SyncClient {
       [input.login, input.verifier, input.groups, Math.round(input.validForSeconds), JSON.stringify(input.clientInfo)],
       input.verifier,
     );
+    if (row.refused) {
+      this.logger.warn({ login: input.login, reason: row.refused }, 'sync: the database refused to manage this login');
+      throw new SyncError('refused', row.message ?? `Rolecall refuses to manage role "${input.login}": ${row.refused}`, { sqlstate: '42501' });
+    }
     if (row.denied) {
       this.logger.info({ login: input.login, groups: input.groups, revoked: row.revoked }, 'sync: no group maps to a database role');
       throw new SyncError('no-roles', row.message ?? `none of the groups of "${input.login}" maps to a database role`, {
@@ -118,10 +124,14 @@ export class SyncClient {
   }
 
   async revokeLogin(login: string, reason: string): Promise<void> {
-    const row = await this.call<{ existed: boolean; revoked: string[]; terminated: number | null }>(
+    const row = await this.call<{ existed: boolean; revoked: string[]; terminated: number | null; refused?: string; message?: string }>(
       'SELECT rolecall.revoke_login($1, $2) AS r',
       [login, reason],
     );
+    if (row.refused) {
+      this.logger.warn({ login, reason: row.refused }, 'sync: the database refused to revoke this login');
+      throw new SyncError('refused', row.message ?? `Rolecall refuses to manage role "${login}": ${row.refused}`, { sqlstate: '42501' });
+    }
     this.logger.info({ login, reason, ...row }, 'sync: login revoked');
   }
 
@@ -199,6 +209,8 @@ export class SyncClient {
           );
         case '3D000':
           return new SyncError('failed', `database ${at} does not exist: ${message}`, opts);
+        case '55P03': // lock_not_available: another sync of the same login held it past lock_timeout
+          return new SyncError('failed', `role sync on ${at} is busy: ${message}; try again in a moment`, opts);
         case '57P03': // cannot_connect_now (starting up, shutting down)
         case '53300': // too_many_connections
         case '57P01': // admin_shutdown
