@@ -79,7 +79,7 @@ describe('first run through the IPC handlers', () => {
   });
 
   it('installs the SQL with admin credentials typed once', async () => {
-    expect(await f.ok('setup.install', { profileId: 'app', adminUser: db.adminUser, adminPassword: db.adminPassword })).toEqual({ installedVersion: '1' });
+    expect(await f.ok('setup.install', { profileId: 'app', adminUser: db.adminUser, adminPassword: db.adminPassword })).toEqual({ installedVersion: '2' });
     // The admin maps the directory group to a database role (done in SQL by the DBA).
     const admin = await db.connect({ database: 'app' });
     try {
@@ -110,7 +110,7 @@ describe('first run through the IPC handlers', () => {
 
   it('the database test now shows the installed version', async () => {
     const r = await f.ok('diagnostics.testDatabase', { profile });
-    expect(r).toMatchObject({ ok: true, tls: true, installedVersion: '1', serverVersion: expect.stringMatching(/^18/) });
+    expect(r).toMatchObject({ ok: true, tls: true, installedVersion: '2', serverVersion: expect.stringMatching(/^18/) });
     expect(r.steps.map((s) => s.step)).toEqual(['connect', 'tls', 'sync login', 'rolecall schema']);
   });
 

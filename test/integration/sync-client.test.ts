@@ -76,7 +76,7 @@ describe.each([15, 18] as const)('SyncClient against PostgreSQL %i', (version) =
       },
     });
     const sync = client({}, { level: 'debug', destination: sink });
-    expect(await sync.installedVersion()).toBe('1');
+    expect(await sync.installedVersion()).toBe('2');
 
     const password = 'alice-directory-password';
     const verifier = buildScramVerifier(password);
@@ -139,9 +139,9 @@ describe.each([15, 18] as const)('SyncClient against PostgreSQL %i', (version) =
     expect(wrongCa.message).toMatch(/TLS|certificate/i);
     const noCa = await failureOf(client({ caFile: undefined }).installedVersion()); // the test CA is not in Node's roots
     expect(noCa.failure).toBe('unreachable');
-    expect(await client({ sslmode: 'verify-ca' }).installedVersion()).toBe('1');
-    expect(await client({ sslmode: 'require', caFile: server.pki.otherCaFile }).installedVersion()).toBe('1');
-    expect(await client({ sslmode: 'prefer', caFile: undefined }).installedVersion()).toBe('1');
+    expect(await client({ sslmode: 'verify-ca' }).installedVersion()).toBe('2');
+    expect(await client({ sslmode: 'require', caFile: server.pki.otherCaFile }).installedVersion()).toBe('2');
+    expect(await client({ sslmode: 'prefer', caFile: undefined }).installedVersion()).toBe('2');
   });
 });
 

@@ -1,121 +1,42 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
-import { buildScramVerifier } from '../../src-main/core/sync/scram-verifier.js';
-
-const SQL_DIR = path.resolve(import.meta.dirname, '../../sql/postgres');
-const installSql = readFileSync(path.join(SQL_DIR, 'install.sql'), 'utf8');
-const uninstallSql = readFileSync(path.join(SQL_DIR, 'uninstall.sql'), 'utf8');
+import { installSql, sqlstateOf, startRolecallDb, uninstallSql, type RolecallDb, type SyncJson } from '../../harness/rolecall-sql.js';
+import { buildScramVerifier } from '../../../src-main/core/sync/scram-verifier.js';
 
 const SYNC_CALL = 'SELECT rolecall.sync_login($1, $2, $3::text[], make_interval(secs => $4), $5::jsonb) AS r';
 
-interface SyncJson {
-  created: boolean;
-  denied: boolean;
-  granted: string[];
-  revoked: string[];
-  roles: string[];
-  skipped: string[];
-  message?: string;
-}
-
-/** Every plaintext password a test used: none may show up in the server log. */
-const plaintexts: string[] = [];
-function newPassword(): string {
-  const p = `Pw-${randomBytes(9).toString('base64url')}`;
-  plaintexts.push(p);
-  return p;
-}
-
-async function sqlstateOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  throw new Error('expected the statement to fail');
-}
-
 describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
-  let server: PgServer;
+  let db: RolecallDb;
+  let server: RolecallDb['server'];
   let admin: pg.Client;
   let sync: pg.Client;
-  const syncPassword = newPassword();
-  const sslFor = () => ({ ca: readFileSync(server.pki.caFile, 'utf8'), servername: 'localhost' });
-  const syncConfig = (): pg.ClientConfig => ({
-    host: server.host,
-    port: server.port,
-    database: 'postgres',
-    user: 'rolecall_sync',
-    password: syncPassword,
-    ssl: sslFor(),
-  });
-
-  const syncLogin = async (login: string, password: string, groups: string[], client: pg.Client | pg.Pool = sync) => {
-    const res = await client.query<{ r: SyncJson }>(SYNC_CALL, [login, buildScramVerifier(password), groups, 3600, { app: 'test' }]);
-    return res.rows[0]!.r;
-  };
-  const canLogIn = async (user: string, password: string): Promise<boolean> => {
-    try {
-      const c = await server.connect({ user, password });
-      await c.end();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const memberships = async (login: string): Promise<string[]> => {
-    const res = await admin.query<{ role: string }>(
-      `SELECT DISTINCT r.rolname AS role FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid
-       WHERE a.member = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1`,
-      [login],
-    );
-    return res.rows.map((r) => r.role);
-  };
-  /** Everything a refusal must leave alone, for one name. */
-  const stateOf = async (name: string): Promise<string> => {
-    const role = await admin.query(
-      `SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolpassword, rolvaliduntil
-       FROM pg_authid WHERE rolname = $1`,
-      [name],
-    );
-    const counts = await admin.query(
-      `SELECT (SELECT count(*) FROM pg_authid) AS roles, (SELECT count(*) FROM pg_auth_members) AS members,
-              (SELECT count(*) FROM rolecall.managed_login) AS managed, (SELECT count(*) FROM rolecall.audit) AS audit`,
-    );
-    return JSON.stringify({ role: role.rows, members: await memberships(name), counts: counts.rows });
-  };
+  let syncPassword: string;
+  const newPassword = () => db.newPassword();
+  const syncConfig = () => db.syncConfig();
+  const syncLogin = (login: string, password: string, groups: string[], client?: pg.Client | pg.Pool) => db.syncLogin(login, password, groups, client);
+  const canLogIn = (user: string, password: string) => db.canLogIn(user, password);
+  const memberships = (login: string) => db.memberships(login);
+  const stateOf = (name: string) => db.stateOf(name);
 
   beforeAll(async () => {
-    // log_statement=all: the secrets test reads everything the server logged.
-    server = await startPostgres({ version, settings: { log_statement: 'all', log_min_messages: 'info' } });
-    admin = await server.connect();
-    await admin.query(installSql);
-    // The admin enables the sync account; a verifier keeps its password out of the log too.
-    await admin.query(`ALTER ROLE rolecall_sync LOGIN PASSWORD '${buildScramVerifier(syncPassword)}'`);
+    db = await startRolecallDb(version);
+    ({ server, admin, sync, syncPassword } = db);
     await admin.query(`CREATE ROLE app_read NOLOGIN; CREATE ROLE app_write NOLOGIN; CREATE ROLE "we""ird; role" NOLOGIN;
                        CREATE ROLE x NOLOGIN; CREATE TABLE public.secret_stuff (v text); INSERT INTO public.secret_stuff VALUES ('s');
                        GRANT SELECT ON public.secret_stuff TO app_read`);
     await admin.query(`SELECT rolecall.allow_group('PG-Readers', 'app_read'), rolecall.allow_group('pg-writers', 'app_write')`);
     await admin.query(`SELECT rolecall.allow_group($1, $2)`, [`grp'; DROP ROLE x; --`, 'we"ird; role']);
-    sync = new pg.Client(syncConfig());
-    await sync.connect();
   });
 
-  afterAll(async () => {
-    await sync?.end().catch(() => undefined);
-    await admin?.end().catch(() => undefined);
-    await server?.stop();
-  });
+  afterAll(() => db?.close());
 
   it('installs idempotently and leaves an existing rolecall_sync login and password alone', async () => {
     await admin.query(installSql);
     await admin.query(installSql);
     const v = await admin.query<{ v: string }>('SELECT rolecall.version() AS v');
-    expect(v.rows[0]!.v).toBe('1');
+    expect(v.rows[0]!.v).toBe('2');
     const roles = await admin.query(
       `SELECT rolname, rolcanlogin, rolsuper, rolcreaterole FROM pg_roles WHERE rolname IN ('rolecall_owner', 'rolecall_sync') ORDER BY 1`,
     );
@@ -216,7 +137,7 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
     }
   });
 
-  it('refuses every protected or unmanaged role and changes nothing', async () => {
+  it('refuses every protected or unmanaged role: changes nothing but the audit, which records the refusal', async () => {
     await admin.query(`CREATE ROLE unmanaged LOGIN PASSWORD NULL; CREATE ROLE sup SUPERUSER NOLOGIN; CREATE ROLE cr CREATEROLE NOLOGIN;
                        CREATE ROLE repl REPLICATION NOLOGIN; CREATE ROLE byp BYPASSRLS NOLOGIN; CREATE ROLE "RDSadmin" NOLOGIN`);
     const refused = [
@@ -226,11 +147,14 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
     ];
     for (const name of refused) {
       const before = await stateOf(name);
-      const sync1 = await sqlstateOf(syncLogin(name, newPassword(), ['pg-readers']));
-      const revoke = await sqlstateOf(sync.query('SELECT rolecall.revoke_login($1, $2)', [name, 'test']));
-      expect({ name, sync1, revoke }).toEqual({ name, sync1: '42501', revoke: '42501' });
+      const sync1 = await syncLogin(name, newPassword(), ['pg-readers']);
+      const revoke = await db.revokeLogin(name, 'test');
+      expect({ name, sync1: sync1.refused, revoke: revoke.refused }).toEqual({ name, sync1: expect.any(String), revoke: expect.any(String) });
+      expect(sync1).toMatchObject({ denied: true, created: false, roles: [], message: expect.stringMatching(/^Rolecall refuses to manage role/) });
       expect(await stateOf(name)).toBe(before);
     }
+    const audited = await admin.query(`SELECT count(*)::int AS n FROM rolecall.audit WHERE outcome = 'refused' AND login = 'sup'`);
+    expect(audited.rows[0].n).toBe(2);
     // Names up to 63 bytes are fine (no silent truncation at the limit).
     expect(await syncLogin('y'.repeat(63), newPassword(), ['pg-readers'])).toMatchObject({ created: true });
 
@@ -240,12 +164,12 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
     for (const attr of ['SUPERUSER', 'CREATEROLE', 'REPLICATION', 'BYPASSRLS']) {
       await admin.query(`ALTER ROLE elevated ${attr}`);
       const before = await stateOf('elevated');
-      await expect(syncLogin('elevated', newPassword(), [])).rejects.toThrow(/Rolecall refuses to manage role "elevated"/);
-      expect(await sqlstateOf(sync.query('SELECT rolecall.revoke_login($1, $2)', ['elevated', 'x']))).toBe('42501');
+      expect((await syncLogin('elevated', newPassword(), [])).message).toMatch(/Rolecall refuses to manage role "elevated"/);
+      expect((await db.revokeLogin('elevated', 'x')).refused).toMatch(/it is a superuser|it has /);
       expect(await stateOf('elevated')).toBe(before);
       await admin.query(`ALTER ROLE elevated NO${attr}`);
     }
-    await expect(syncLogin('unmanaged', p, ['pg-readers'])).rejects.toThrow(/exists and was not created by Rolecall/);
+    expect((await syncLogin('unmanaged', p, ['pg-readers'])).refused).toMatch(/exists and was not created by Rolecall/);
   });
 
   it('refuses a plaintext password or a malformed verifier without echoing it', async () => {
@@ -271,7 +195,7 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
         const err = e as { code?: string; message: string };
         expect(err.code).toBe('22023');
         expect(err.message).not.toContain(plaintext);
-        expect(err.message).toMatch(/plaintext password is never accepted/);
+        expect(err.message).toMatch(/plaintext password is never accepted|keys must be 32 bytes|uses 0 iterations/);
       }
       expect(await stateOf('frank')).toBe(before);
     }
@@ -313,6 +237,14 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
       `SELECT rolecall._release_all_logins()`,
       `SELECT rolecall._release_role('app_read')`,
       `SELECT rolecall._audit('sync', 'alice', '{}', '{}', '{}', 'forged', NULL, NULL)`,
+      'SELECT * FROM rolecall.login_lock',
+      'SELECT * FROM rolecall.setting',
+      `SELECT nextval('rolecall.refused_calls')`,
+      `SELECT rolecall.configure('min_scram_iterations', '4096')`,
+      'SELECT rolecall._repair()',
+      `SELECT rolecall._record_refusal('sync_login', 'alice', '42501', 'forged')`,
+      `SELECT rolecall._set_password('alice', 'x', now(), false)`,
+      `SELECT rolecall._lock_login('sync_login', 'alice')`,
     ];
     for (const sql of attempts) {
       expect({ sql, code: await sqlstateOf(sync.query(sql)) }).toEqual({ sql, code: '42501' });
@@ -400,8 +332,8 @@ describe.each([15, 18] as const)('rolecall SQL on PostgreSQL %i', (version) => {
     await new Promise((r) => setTimeout(r, 300)); // let the last log lines arrive
     const log = readFileSync(server.logFile, 'utf8');
     expect(log).toContain('rolecall.sync_login'); // statements are being logged at all
-    expect(plaintexts.length).toBeGreaterThan(20);
-    for (const p of plaintexts) expect(log).not.toContain(p);
+    expect(db.plaintexts.length).toBeGreaterThan(20);
+    for (const p of db.plaintexts) expect(log).not.toContain(p);
   });
 
   it('uninstalls idempotently, leaving managed logins in place but NOLOGIN and without Rolecall grants', async () => {
