@@ -3,9 +3,7 @@ import tls from 'node:tls';
 import { CaFileError, certificateChecks } from '../database-tls.js';
 import { UpstreamError } from './upstream-error.js';
 import type { UpstreamTarget } from './upstream.js';
-
-/** SSLRequest: length 8, code 1234.5679. */
-export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+import { SSL_REQUEST } from './wire.js';
 
 const ANSWER_TLS = 0x53; // 'S'
 const ANSWER_PLAIN = 0x4e; // 'N'

@@ -9,6 +9,7 @@ import { md5PasswordResponse } from './md5-password.js';
 import { negotiateTls } from './upstream-tls.js';
 import { UpstreamError } from './upstream-error.js';
 import { SqlState } from './errors.js';
+import { BackendCode as CODE, cstring, message, passwordMessage, startupMessage } from './wire.js';
 
 export { UpstreamError } from './upstream-error.js';
 export type { UpstreamErrorKind, UpstreamErrorFields } from './upstream-error.js';
@@ -67,7 +68,7 @@ class OpenConnection implements UpstreamConnection {
     this.backendKey = null;
     for (const [code, start, end] of frames(greeting)) {
       // Read by hand: the key may be longer than 4 bytes (protocol 3.2).
-      if (code === CODE.backendKey) this.backendKey = { pid: greeting.readInt32BE(start), key: greeting.subarray(start + 4, end) };
+      if (code === CODE.backendKeyData) this.backendKey = { pid: greeting.readInt32BE(start), key: greeting.subarray(start + 4, end) };
     }
   }
 
@@ -104,19 +105,8 @@ function ownBuffer(parts: Buffer[]): Buffer {
   return out;
 }
 
-const PROTOCOL_3_0 = 196608;
 /** Startup-phase messages are small; a huge length means garbage or hostility. */
 const MAX_STARTUP_MESSAGE = 1 << 20;
-
-const CODE = {
-  auth: 0x52, // R
-  error: 0x45, // E
-  notice: 0x4e, // N
-  parameterStatus: 0x53, // S
-  backendKey: 0x4b, // K
-  ready: 0x5a, // Z
-  negotiateVersion: 0x76, // v
-} as const;
 
 function where(target: UpstreamTarget): string {
   return `${target.host}:${target.port}`;
@@ -130,30 +120,12 @@ export function buildStartupPacket(user: string, params: Record<string, string>)
     if (key === 'user' || key.startsWith('_pq_.')) continue;
     pairs.push([key, value]);
   }
-  const parts: Buffer[] = [];
   for (const [key, value] of pairs) {
     if (key.length === 0 || key.includes('\0') || value.includes('\0')) {
       throw new UpstreamError('protocol', `startup parameter ${JSON.stringify(key)} contains a NUL byte or is empty`);
     }
-    parts.push(Buffer.from(`${key}\0${value}\0`, 'utf8'));
   }
-  const body = Buffer.concat([...parts, Buffer.from([0])]);
-  const header = Buffer.alloc(8);
-  header.writeInt32BE(8 + body.length, 0);
-  header.writeInt32BE(PROTOCOL_3_0, 4);
-  return Buffer.concat([header, body]);
-}
-
-/** A frontend message: type byte, int32 length, payload. */
-function message(type: string, payload: Buffer): Buffer {
-  const header = Buffer.alloc(5);
-  header.write(type, 0, 'ascii');
-  header.writeInt32BE(payload.length + 4, 1);
-  return Buffer.concat([header, payload]);
-}
-
-function cstring(s: string): Buffer {
-  return Buffer.from(`${s}\0`, 'utf8');
+  return startupMessage(pairs);
 }
 
 function saslInitialResponse(mechanism: string, data: string): Buffer {
@@ -316,12 +288,12 @@ async function authenticate(
   const protocolError = (what: string) => new UpstreamError('protocol', `server at ${where(target)} ${what}`);
   for (;;) {
     const frame = await reader.next();
-    if (frame.code === CODE.error) throw serverError(parser, frame, target);
-    if (frame.code === CODE.notice) {
+    if (frame.code === CODE.errorResponse) throw serverError(parser, frame, target);
+    if (frame.code === CODE.noticeResponse) {
       greeting.push(frame.raw);
       continue;
     }
-    if (frame.code !== CODE.auth || frame.raw.length < 9) {
+    if (frame.code !== CODE.authentication || frame.raw.length < 9) {
       throw protocolError(`sent ${typeName(frame.code)} where an authentication request was expected`);
     }
     const authCode = frame.raw.readInt32BE(5);
@@ -334,12 +306,12 @@ async function authenticate(
       }
       case 3:
         method = 'password';
-        send(message('p', cstring(login.password)));
+        send(passwordMessage(login.password));
         break;
       case 5: {
         const m = parseFrame(parser, frame) as AuthenticationMD5Password;
         method = 'md5';
-        send(message('p', cstring(md5PasswordResponse(login.user, login.password, m.salt))));
+        send(passwordMessage(md5PasswordResponse(login.user, login.password, m.salt)));
         break;
       }
       case SASL_CODES.sasl: {
@@ -397,20 +369,20 @@ async function collectUntilReady(reader: FrameReader, parser: Parser, target: Up
   for (;;) {
     const frame = await reader.next();
     switch (frame.code) {
-      case CODE.error:
+      case CODE.errorResponse:
         throw serverError(parser, frame, target);
-      case CODE.backendKey:
+      case CODE.backendKeyData:
         if (frame.raw.length < 13) throw new UpstreamError('protocol', `server at ${where(target)} sent a short BackendKeyData`);
         break;
       case CODE.parameterStatus:
-      case CODE.notice:
-      case CODE.ready:
+      case CODE.noticeResponse:
+      case CODE.readyForQuery:
         break;
       default:
         throw new UpstreamError('protocol', `server at ${where(target)} sent unexpected message ${typeName(frame.code)} during startup`);
     }
     greeting.push(frame.raw);
-    if (frame.code === CODE.ready) return;
+    if (frame.code === CODE.readyForQuery) return;
   }
 }
 
