@@ -3,10 +3,11 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import type { DatabaseConfig, Profile } from './profiles/schema.js';
+import type { Profile } from './profiles/schema.js';
 import type { SecretStore } from './secrets/secret-store.js';
 import { createDirectory } from './directory/index.js';
-import { SyncClient, type SyncTarget } from './sync/sync-client.js';
+import { SyncClient } from './sync/sync-client.js';
+import { syncTarget } from './sync/sync-target.js';
 import {
   ProfileProxy,
   type ConnectionEvent,
@@ -286,19 +287,4 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       profile.id,
     );
   }
-}
-
-/** How the sync pool reaches the profile's database as the sync account. */
-export function syncTarget(db: DatabaseConfig, password: string): SyncTarget {
-  return {
-    host: db.host,
-    port: db.port,
-    database: db.database,
-    sslmode: db.sslmode,
-    ...(db.caFile ? { caFile: db.caFile } : {}),
-    user: db.syncUser,
-    password,
-    poolSize: db.syncPoolSize,
-    connectTimeoutMs: db.connectTimeoutMs,
-  };
 }

@@ -8,8 +8,8 @@ import {
   connectUpstream,
   UpstreamError,
   type UpstreamConnection,
-  type UpstreamTarget,
 } from '../../src-main/core/proxy/upstream.js';
+import type { DatabaseEndpoint } from '../../src-main/core/database-endpoint.js';
 import { forwardCancel } from '../../src-main/core/proxy/cancel-forwarder.js';
 import { SSL_REQUEST, TERMINATE, cancelRequest, message, queryMessage as query } from '../../src-main/core/proxy/wire.js';
 
@@ -67,7 +67,7 @@ describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', 
   let server: PgServer;
   let noTls: { port: number; close: () => Promise<void> };
 
-  const target = (o: Partial<UpstreamTarget> = {}): UpstreamTarget => ({
+  const target = (o: Partial<DatabaseEndpoint> = {}): DatabaseEndpoint => ({
     host: '127.0.0.1',
     port: server.port,
     sslmode: 'verify-full',
@@ -302,7 +302,7 @@ function authRequest(code: number, extra: Buffer = Buffer.alloc(0)): Buffer {
 }
 
 describe('connectUpstream against misbehaving servers', () => {
-  const fake = (port: number, o: Partial<UpstreamTarget> = {}): UpstreamTarget => ({
+  const fake = (port: number, o: Partial<DatabaseEndpoint> = {}): DatabaseEndpoint => ({
     host: '127.0.0.1',
     port,
     sslmode: 'require',

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
-import type { UpstreamTarget } from './upstream.js';
+import { addressOf, type DatabaseEndpoint } from '../database-endpoint.js';
 import { negotiateTls } from './upstream-tls.js';
 import { isCancelRequest } from './wire.js';
 
@@ -11,7 +11,7 @@ import { isCancelRequest } from './wire.js';
  * after timeoutMs.
  */
 export async function forwardCancel(
-  target: UpstreamTarget,
+  target: DatabaseEndpoint,
   request: Buffer,
   options: { timeoutMs?: number; logger?: Logger } = {},
 ): Promise<void> {
@@ -49,7 +49,7 @@ export async function forwardCancel(
   try {
     await Promise.race([sending, deadline]);
   } catch (e) {
-    logger.debug({ upstream: `${target.host}:${target.port}`, err: (e as Error).message }, 'could not forward CancelRequest');
+    logger.debug({ upstream: addressOf(target), err: (e as Error).message }, 'could not forward CancelRequest');
   } finally {
     clearTimeout(timer);
     for (const s of sockets) s.destroy();

@@ -12,7 +12,8 @@ import { ClientError, SqlState } from './errors.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
-import { connectUpstream, type UpstreamConnection, type UpstreamLogin, type UpstreamTarget } from './upstream.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream.js';
+import { databaseEndpoint, type DatabaseEndpoint } from '../database-endpoint.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { ScramKeyStore } from '../sync/scram-key-cache.js';
 
@@ -96,9 +97,9 @@ export class ProfileProxy extends EventEmitter {
   private readonly scramKeys: ScramKeyStore;
   private readonly server: net.Server;
   private readonly sessions = new Set<ClientSession>();
-  private readonly cancels = new CancelRegistry<UpstreamTarget>();
+  private readonly cancels = new CancelRegistry<DatabaseEndpoint>();
   private readonly revalidator: Revalidator;
-  private readonly target: UpstreamTarget;
+  private readonly target: DatabaseEndpoint;
   private readonly historyRows = new Map<number, number>();
   private readonly host: SessionHost;
   private tlsContext: tls.SecureContext | null = null;
@@ -112,14 +113,7 @@ export class ProfileProxy extends EventEmitter {
     private readonly deps: ProfileProxyDeps,
   ) {
     super();
-    const db = profile.database;
-    this.target = {
-      host: db.host,
-      port: db.port,
-      sslmode: db.sslmode,
-      ...(db.caFile ? { caFile: db.caFile } : {}),
-      connectTimeoutMs: db.connectTimeoutMs,
-    };
+    this.target = databaseEndpoint(profile.database);
     const permitted = (groups: string[]) => permittedGroups(groups, profile.directory);
     this.authenticator = new Authenticator(
       {

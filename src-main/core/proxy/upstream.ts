@@ -2,7 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError, AuthenticationMD5Password } from 'pg-protocol/dist/messages.js';
-import type { SslMode } from '../profiles/schema.js';
+import { addressOf as where, type DatabaseEndpoint } from '../database-endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ScramClient, ScramError, SCRAM_MECHANISM, type ScramKeyCache } from '../sync/scram-client.js';
 import { md5PasswordResponse } from './md5-password.js';
@@ -14,13 +14,6 @@ import { BackendCode as CODE, cstring, message, passwordMessage, startupMessage 
 export { UpstreamError } from './upstream-error.js';
 export type { UpstreamErrorKind, UpstreamErrorFields } from './upstream-error.js';
 
-export interface UpstreamTarget {
-  host: string;
-  port: number;
-  sslmode: SslMode;
-  caFile?: string;
-  connectTimeoutMs: number;
-}
 
 export interface UpstreamLogin {
   user: string;
@@ -108,10 +101,6 @@ function ownBuffer(parts: Buffer[]): Buffer {
 /** Startup-phase messages are small; a huge length means garbage or hostility. */
 const MAX_STARTUP_MESSAGE = 1 << 20;
 
-function where(target: UpstreamTarget): string {
-  return `${target.host}:${target.port}`;
-}
-
 /** StartupMessage, protocol 3.0. Parameters the proxy must not pass on are dropped. */
 export function buildStartupPacket(user: string, params: Record<string, string>): Buffer {
   const pairs: [string, string][] = [['user', user]];
@@ -149,7 +138,7 @@ class FrameReader {
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly target: UpstreamTarget,
+    private readonly target: DatabaseEndpoint,
   ) {
     socket.on('data', this.onData);
     socket.on('error', this.onError);
@@ -227,7 +216,7 @@ function parseFrame(parser: Parser, frame: Frame): BackendMessage {
   return parsed;
 }
 
-function serverError(parser: Parser, frame: Frame, target: UpstreamTarget): UpstreamError {
+function serverError(parser: Parser, frame: Frame, target: DatabaseEndpoint): UpstreamError {
   const err = parseFrame(parser, frame) as DatabaseError;
   const fields = { severity: err.severity, code: err.code, message: err.message, detail: err.detail, hint: err.hint };
   return new UpstreamError('server', err.message || `server at ${where(target)} reported an error`, {
@@ -241,7 +230,7 @@ function typeName(code: number): string {
   return `'${String.fromCharCode(code)}'`;
 }
 
-function tcpConnect(target: UpstreamTarget, track: (s: net.Socket) => void): Promise<net.Socket> {
+function tcpConnect(target: DatabaseEndpoint, track: (s: net.Socket) => void): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.host, port: target.port });
     track(socket);
@@ -277,7 +266,7 @@ const SASL_CODES = { sasl: 10, continue: 11, final: 12 } as const;
 async function authenticate(
   reader: FrameReader,
   parser: Parser,
-  target: UpstreamTarget,
+  target: DatabaseEndpoint,
   login: UpstreamLogin,
   send: (b: Buffer) => void,
   greeting: Buffer[],
@@ -365,7 +354,7 @@ async function authenticate(
 }
 
 /** ParameterStatus, BackendKeyData and notices until ReadyForQuery, kept verbatim (OpenConnection reads them). */
-async function collectUntilReady(reader: FrameReader, parser: Parser, target: UpstreamTarget, greeting: Buffer[]): Promise<void> {
+async function collectUntilReady(reader: FrameReader, parser: Parser, target: DatabaseEndpoint, greeting: Buffer[]): Promise<void> {
   for (;;) {
     const frame = await reader.next();
     switch (frame.code) {
@@ -386,7 +375,7 @@ async function collectUntilReady(reader: FrameReader, parser: Parser, target: Up
   }
 }
 
-async function handshake(target: UpstreamTarget, login: UpstreamLogin, startup: Buffer, attempt: Attempt): Promise<UpstreamConnection> {
+async function handshake(target: DatabaseEndpoint, login: UpstreamLogin, startup: Buffer, attempt: Attempt): Promise<UpstreamConnection> {
   attempt.phase = 'connecting to';
   const raw = await tcpConnect(target, (s) => attempt.sockets.push(s));
   let socket: net.Socket = raw;
@@ -425,7 +414,7 @@ async function handshake(target: UpstreamTarget, login: UpstreamLogin, startup: 
  * is destroyed and an UpstreamError explains what happened.
  */
 export async function connectUpstream(
-  target: UpstreamTarget,
+  target: DatabaseEndpoint,
   login: UpstreamLogin,
   options: { signal?: AbortSignal; logger?: Logger } = {},
 ): Promise<UpstreamConnection> {

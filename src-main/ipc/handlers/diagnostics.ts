@@ -6,7 +6,8 @@ import { permittedGroups } from '../../core/directory/permitted.js';
 import type { DatabaseConfig, DirectoryConfig, Profile } from '../../core/profiles/schema.js';
 import { negotiateTls } from '../../core/proxy/upstream-tls.js';
 import { SyncClient } from '../../core/sync/sync-client.js';
-import { syncTarget } from '../../core/service.js';
+import { syncTarget } from '../../core/sync/sync-target.js';
+import { databaseEndpoint } from '../../core/database-endpoint.js';
 import type { AppContext } from '../app-context.js';
 import type { AccessCheckResult, DatabaseTestResult, DirectoryTestResult } from '../contract.js';
 import { HandlerError } from './handler-error.js';
@@ -139,7 +140,7 @@ async function testDatabase(ctx: AppContext, profileId: string, db: DatabaseConf
       steps.push({ step: 'tls', ok: true, message: 'not used (sslmode=disable): traffic to the database is not encrypted' });
     } else {
       const secured = await withTimeout(
-        negotiateTls(socket, { host: db.host, port: db.port, sslmode: db.sslmode, connectTimeoutMs: db.connectTimeoutMs, ...(db.caFile ? { caFile: db.caFile } : {}) }),
+        negotiateTls(socket, databaseEndpoint(db)),
         db.connectTimeoutMs,
         `no TLS answer from ${where} within ${db.connectTimeoutMs} ms`,
       );
