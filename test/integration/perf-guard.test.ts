@@ -9,7 +9,7 @@ import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-e
 import { waitFor } from '../harness/ports.js';
 import { pgCancelRequest } from '../harness/pg-wire.js';
 import { PacketReader } from '../../src-main/core/proxy/packet-reader.js';
-import { connectUpstream } from '../../src-main/core/proxy/upstream.js';
+import { connectUpstream } from '../../src-main/core/proxy/upstream/connect.js';
 import { scramWork } from '../../src-main/core/sync/scram-verifier.js';
 
 /**

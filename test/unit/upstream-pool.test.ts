@@ -1,11 +1,11 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { planReset, ResetReader } from '../../src-main/core/proxy/upstream-reset.js';
-import { UpstreamPool } from '../../src-main/core/proxy/upstream-pool.js';
+import { planReset, ResetReader } from '../../src-main/core/proxy/upstream/reset.js';
+import { UpstreamPool } from '../../src-main/core/proxy/upstream/pool.js';
 import { relay } from '../../src-main/core/proxy/relay.js';
-import type { UpstreamConnection, UpstreamLogin } from '../../src-main/core/proxy/upstream.js';
-import { ScramKeyStore } from '../../src-main/core/sync/scram-key-cache.js';
+import type { UpstreamConnection, UpstreamLogin } from '../../src-main/core/proxy/upstream/connection.js';
+import { ScramKeyStore } from '../../src-main/core/proxy/upstream/scram-key-cache.js';
 import { TERMINATE, message } from '../../src-main/core/proxy/wire.js';
 
 /** A backend message: type, int32 length, body. */

@@ -12,10 +12,10 @@ import { ClientError, SqlState } from './errors.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
-import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream/connect.js';
 import { databaseEndpoint, type DatabaseEndpoint } from '../database-endpoint.js';
-import { UpstreamPool } from './upstream-pool.js';
-import { ScramKeyStore } from '../sync/scram-key-cache.js';
+import { UpstreamPool } from './upstream/pool.js';
+import { ScramKeyStore } from './upstream/scram-key-cache.js';
 
 export interface ProxyDirectory extends DirectoryPort {
   lookup(login: string): Promise<{ login: string; groups: string[] } | null>;

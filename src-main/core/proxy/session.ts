@@ -15,8 +15,8 @@ import {
 } from './frontend-codec.js';
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
-import type { UpstreamConnection, UpstreamLogin } from './upstream.js';
-import { UpstreamError } from './upstream-error.js';
+import type { UpstreamConnection, UpstreamLogin } from './upstream/connection.js';
+import { UpstreamError } from './upstream/error.js';
 
 export type SessionOutcome = 'success' | 'denied' | 'error' | 'aborted';
 

@@ -4,7 +4,7 @@ import { createDirectory, type DirectoryUser } from '../../core/directory/direct
 import { DirectoryError } from '../../core/directory/errors.js';
 import { permittedGroups } from '../../core/directory/permitted.js';
 import type { DatabaseConfig, DirectoryConfig, Profile } from '../../core/profiles/schema.js';
-import { negotiateTls } from '../../core/proxy/upstream-tls.js';
+import { negotiateTls } from '../../core/proxy/upstream/tls.js';
 import { SyncClient } from '../../core/sync/sync-client.js';
 import { syncTarget } from '../../core/sync/sync-target.js';
 import { databaseEndpoint } from '../../core/database-endpoint.js';

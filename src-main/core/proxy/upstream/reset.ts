@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { BackendCode, TransactionStatus, cstring, message, queryMessage } from './wire.js';
+import { BackendCode, TransactionStatus, cstring, message, queryMessage } from '../wire.js';
 
 /**
  * Resetting a server connection a client has left, before another client of

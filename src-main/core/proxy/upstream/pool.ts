@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { silentLogger, type Logger } from '../log.js';
-import type { UpstreamConnection, UpstreamLogin } from './upstream.js';
-import { resetUpstream } from './upstream-reset.js';
-import { TERMINATE } from './wire.js';
+import { silentLogger, type Logger } from '../../log.js';
+import type { UpstreamConnection, UpstreamLogin } from './connection.js';
+import { resetUpstream } from './reset.js';
+import { TERMINATE } from '../wire.js';
 
 export interface UpstreamPoolSettings {
   /** How long a reset connection waits for the next client of the same key; 0 turns reuse off. */
