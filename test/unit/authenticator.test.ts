@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Authenticator, type AuthSettings } from '../../src-main/core/sync/authenticator.js';
-import { ClientError } from '../../src-main/core/proxy/errors.js';
+import { ClientError } from '../../src-main/core/client-errors.js';
 import { isScramVerifier } from '../../src-main/core/sync/scram-verifier.js';
 
 // Unit test of the caching and error mapping only: the directory and the database

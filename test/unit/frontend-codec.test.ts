@@ -6,7 +6,7 @@ import {
   readPasswordMessage,
   readStartupPacket,
 } from '../../src-main/core/proxy/frontend-codec.js';
-import { ClientError } from '../../src-main/core/proxy/errors.js';
+import { ClientError } from '../../src-main/core/client-errors.js';
 import {
   CANCEL_REQUEST_CODE,
   GSSENC_REQUEST,

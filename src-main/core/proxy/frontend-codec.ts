@@ -1,4 +1,4 @@
-import { ClientError, SqlState } from './errors.js';
+import { ClientError, SqlState } from '../client-errors.js';
 import {
   CANCEL_REQUEST_CODE,
   GSSENC_REQUEST_CODE,

@@ -8,7 +8,7 @@ import { Revalidator, type RevalidationReport } from '../sync/revalidator.js';
 import { permittedGroups } from '../directory/permitted.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { forwardCancel } from './cancel-forwarder.js';
-import { ClientError, SqlState } from './errors.js';
+import { ClientError, SqlState } from '../client-errors.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';

@@ -4,7 +4,7 @@ import { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
 import type { AuthResult } from '../sync/authenticator.js';
-import { ClientError, SqlState } from './errors.js';
+import { ClientError, SqlState } from '../client-errors.js';
 import {
   authenticationCleartextPassword,
   errorResponse,

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { ClientError, SqlState, invalidCredentials } from '../proxy/errors.js';
+import { ClientError, SqlState, invalidCredentials } from '../client-errors.js';
 import { AuthCache } from './auth-cache.js';
 import { refusedLoginReason } from './login-policy.js';
 import { buildScramVerifier } from './scram-verifier.js';

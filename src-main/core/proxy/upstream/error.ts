@@ -1,4 +1,4 @@
-import { SqlState } from '../errors.js';
+import { SqlState } from '../../client-errors.js';
 
 export type UpstreamErrorKind = 'server' | 'unreachable' | 'tls' | 'timeout' | 'protocol' | 'unsupported-auth';
 
