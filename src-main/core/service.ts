@@ -8,14 +8,8 @@ import type { SecretStore } from './secrets/secret-store.js';
 import { createDirectory } from './directory/index.js';
 import { SyncClient } from './sync/sync-client.js';
 import { syncTarget } from './sync/sync-target.js';
-import {
-  ProfileProxy,
-  type ConnectionEvent,
-  type HistorySink,
-  type ProxyDirectory,
-  type ProxyStatus,
-  type ProxySync,
-} from './proxy/profile-proxy.js';
+import { DirectoryAuthenticator, authSettingsFor, type DirectoryPort, type SyncPort } from './auth/directory-authenticator.js';
+import { ProfileProxy, type ConnectionEvent, type HistorySink, type ProxyStatus } from './proxy/profile-proxy.js';
 
 export interface ServiceOptions {
   secrets: SecretStore;
@@ -24,8 +18,8 @@ export interface ServiceOptions {
   /** Folder for the generated local TLS certificate. */
   tlsDir: string;
   /** Test seams: build the directory and sync clients differently (the demo and unit tests). */
-  directoryFor?: (profile: Profile, bindPassword: string) => ProxyDirectory;
-  syncFor?: (profile: Profile, syncPassword: string) => ProxySync;
+  directoryFor?: (profile: Profile, bindPassword: string) => DirectoryPort;
+  syncFor?: (profile: Profile, syncPassword: string) => SyncPort;
 }
 
 /** A profile could not start; the message says what to fix. */
@@ -180,9 +174,9 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     const syncPassword = await this.secret(profile, 'sync');
     const directory = this.options.directoryFor?.(profile, bindPassword) ?? createDirectory(profile.directory, bindPassword, this.logger);
     const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile.database, syncPassword), this.logger);
+    const authenticator = new DirectoryAuthenticator(authSettingsFor(profile), directory, sync, this.logger);
     const proxy = new ProfileProxy(profile, {
-      directory,
-      sync,
+      authenticator,
       logger: this.logger,
       tlsDir: this.options.tlsDir,
       ...(this.options.history ? { history: this.options.history } : {}),
@@ -200,7 +194,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     try {
       await proxy.start();
     } catch (e) {
-      await Promise.allSettled([directory.close(), sync.close()]);
+      await authenticator.close();
       throw asStartError(e, profile.id);
     }
     return this.decorate(proxy.status());

@@ -3,9 +3,8 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
-import { Authenticator, type AuthCounters, type DirectoryPort, type SyncPort } from '../sync/authenticator.js';
-import { Revalidator, type RevalidationReport } from '../sync/revalidator.js';
-import { permittedGroups } from '../directory/permitted.js';
+import type { AuthCounters, Authenticator } from '../auth/authenticator.js';
+import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { forwardCancel } from './cancel-forwarder.js';
 import { ClientError, SqlState } from '../client-errors.js';
@@ -16,16 +15,6 @@ import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './
 import { databaseEndpoint, type DatabaseEndpoint } from '../database-endpoint.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { ScramKeyStore } from './upstream/scram-key-cache.js';
-
-export interface ProxyDirectory extends DirectoryPort {
-  lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
-  close(): Promise<void>;
-}
-
-export interface ProxySync extends SyncPort {
-  revokeLogin(login: string, reason: string): Promise<unknown>;
-  close(): Promise<void>;
-}
 
 /** One finished authentication, for history and live status. */
 export interface ConnectionEvent {
@@ -42,8 +31,8 @@ export interface HistorySink {
 }
 
 export interface ProfileProxyDeps {
-  directory: ProxyDirectory;
-  sync: ProxySync;
+  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode. The proxy owns it from here (closes it on stop). */
+  authenticator: Authenticator;
   logger: Logger;
   history?: HistorySink;
   /** Where the generated local TLS certificate lives (when the profile enables local TLS). */
@@ -87,8 +76,8 @@ export class ListenError extends Error {
 }
 
 /**
- * The proxy for one profile: a loopback listener, its sessions, the
- * authenticator (directory + sync + cache), cancel routing and revalidation.
+ * The proxy for one profile: a loopback listener, its sessions, cancel
+ * routing, kept server connections and revalidation, around an Authenticator.
  */
 export class ProfileProxy extends EventEmitter {
   readonly authenticator: Authenticator;
@@ -114,24 +103,10 @@ export class ProfileProxy extends EventEmitter {
   ) {
     super();
     this.target = databaseEndpoint(profile.database);
-    const permitted = (groups: string[]) => permittedGroups(groups, profile.directory);
-    this.authenticator = new Authenticator(
-      {
-        profileId: profile.id,
-        cacheTtlMs: profile.cache.ttlSeconds * 1000,
-        negativeTtlMs: profile.cache.negativeTtlSeconds * 1000,
-        passwordValidForSeconds: profile.cache.passwordValidForSeconds,
-        loginCase: profile.loginCase,
-        permittedGroups: permitted,
-      },
-      deps.directory,
-      deps.sync,
-      deps.logger,
-    );
+    this.authenticator = deps.authenticator;
     this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
       activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
-      lookup: (login) => deps.directory.lookup(login),
-      permittedGroups: permitted,
+      recheck: (login) => this.authenticator.recheck(login),
       revoke: (login, reason) => this.revokeLogin(login, reason),
       logger: deps.logger,
     });
@@ -224,7 +199,7 @@ export class ProfileProxy extends EventEmitter {
     for (const s of this.sessions) s.destroy();
     this.pool.close();
     await closed;
-    await Promise.allSettled([this.deps.directory.close(), this.deps.sync.close()]);
+    await this.authenticator.close().catch(() => undefined);
     this.state = 'stopped';
     this.emitStatus();
   }
@@ -277,7 +252,7 @@ export class ProfileProxy extends EventEmitter {
     });
     const affected = [...this.sessions].filter((s) => s.info.login === login);
     for (const s of affected) s.prepareRevoke(error);
-    await this.deps.sync.revokeLogin(login, reason);
+    await this.authenticator.revoke(login, reason);
     for (const s of affected) s.revoke(error);
   }
 

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
-import type { AuthResult } from '../sync/authenticator.js';
+import type { AuthResult } from '../auth/authenticator.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import {
   authenticationCleartextPassword,
