@@ -10,24 +10,20 @@ import { forwardCancel } from './cancel-forwarder.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
-import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
+import { ClientSession, type SessionHost } from './session.js';
+import { SessionRecorder, type ConnectionEvent, type HistorySink, type SessionClosedEvent, type SessionTally } from './session-recorder.js';
 import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream/connect.js';
 import { databaseEndpoint, type DatabaseEndpoint } from '../database-endpoint.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { ScramKeyStore } from './upstream/scram-key-cache.js';
 
-/** One finished authentication, for history and live status. */
-export interface ConnectionEvent {
-  profileId: string;
-  session: SessionInfo;
-  outcome: SessionOutcome;
-  sqlstate: string | null;
-  message: string | null;
-}
+export type { ConnectionEvent, HistorySink, SessionClosedEvent } from './session-recorder.js';
 
-export interface HistorySink {
-  recordAttempt(event: ConnectionEvent): number | null;
-  recordClose(rowId: number, session: SessionInfo, endedAt: number): void;
+/** What a ProfileProxy tells its host, typed like ProxyService's events. */
+export interface ProfileProxyEvents {
+  status: [ProxyStatus];
+  connection: [ConnectionEvent];
+  closed: [SessionClosedEvent];
 }
 
 export interface ProfileProxyDeps {
@@ -61,7 +57,7 @@ export interface ProxyStatus {
   error: string | null;
   activeConnections: number;
   sessions: ActiveSession[];
-  counters: AuthCounters & { accepted: number; succeeded: number; denied: number; failed: number };
+  counters: AuthCounters & SessionTally;
 }
 
 /** Raised when a profile's local port cannot be used. Never silently moves to another port. */
@@ -79,7 +75,7 @@ export class ListenError extends Error {
  * The proxy for one profile: a loopback listener, its sessions, cancel
  * routing, kept server connections and revalidation, around an Authenticator.
  */
-export class ProfileProxy extends EventEmitter {
+export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
   readonly authenticator: Authenticator;
   /** Server connections kept between clients of the same login (profile.pool). */
   readonly pool: UpstreamPool;
@@ -89,12 +85,11 @@ export class ProfileProxy extends EventEmitter {
   private readonly cancels = new CancelRegistry<DatabaseEndpoint>();
   private readonly revalidator: Revalidator;
   private readonly target: DatabaseEndpoint;
-  private readonly historyRows = new Map<number, number>();
+  private readonly recorder: SessionRecorder;
   private readonly host: SessionHost;
   private tlsContext: tls.SecureContext | null = null;
   private state: ProxyState = 'stopped';
   private lastError: string | null = null;
-  private readonly tally = { accepted: 0, succeeded: 0, denied: 0, failed: 0 };
   private readonly maxAwaitingStartup: number;
 
   constructor(
@@ -104,6 +99,16 @@ export class ProfileProxy extends EventEmitter {
     super();
     this.target = databaseEndpoint(profile.database);
     this.authenticator = deps.authenticator;
+    this.recorder = new SessionRecorder(profile.id, deps.history, {
+      connection: (event) => {
+        this.emit('connection', event);
+        this.emitStatus();
+      },
+      closed: (event) => {
+        this.emit('closed', event);
+        this.emitStatus();
+      },
+    });
     this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
       activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
       recheck: (login) => this.authenticator.recheck(login),
@@ -234,7 +239,7 @@ export class ProfileProxy extends EventEmitter {
       error: this.lastError,
       activeConnections: sessions.length,
       sessions,
-      counters: { ...this.authenticator.counters, ...this.tally },
+      counters: { ...this.authenticator.counters, ...this.recorder.tally },
     };
   }
 
@@ -264,7 +269,7 @@ export class ProfileProxy extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    this.tally.accepted++;
+    this.recorder.accepted();
     this.evictIdleIfCrowded();
     const session = new ClientSession(socket, this.host);
     this.sessions.add(session);
@@ -315,31 +320,10 @@ export class ProfileProxy extends EventEmitter {
         for (const s of this.sessions) if (!s.awaitingStartup) clients++;
         return clients > this.profile.listen.maxClients;
       },
-      recorded: (info, outcome, error) => {
-        if (outcome === 'success') this.tally.succeeded++;
-        else if (outcome === 'denied') this.tally.denied++;
-        else this.tally.failed++;
-        const event: ConnectionEvent = {
-          profileId: this.profile.id,
-          session: { ...info },
-          outcome,
-          sqlstate: error?.sqlstate ?? null,
-          message: error?.message ?? null,
-        };
-        const row = this.deps.history?.recordAttempt(event);
-        if (row != null) this.historyRows.set(info.id, row);
-        this.emit('connection', event);
-        this.emitStatus();
-      },
+      recorded: (info, outcome, error) => this.recorder.recorded(info, outcome, error),
       closed: (info) => {
         for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
-        const row = this.historyRows.get(info.id);
-        if (row !== undefined) {
-          this.historyRows.delete(info.id);
-          this.deps.history?.recordClose(row, info, Date.now());
-        }
-        this.emit('closed', { profileId: this.profile.id, session: { ...info } });
-        this.emitStatus();
+        this.recorder.closed(info);
       },
     };
   }

@@ -15,25 +15,11 @@ import {
 } from './frontend-codec.js';
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
+import { failureOutcome, type SessionInfo, type SessionOutcome } from './session-recorder.js';
 import type { UpstreamConnection, UpstreamLogin } from './upstream/connection.js';
 import { UpstreamError } from './upstream/error.js';
 
-export type SessionOutcome = 'success' | 'denied' | 'error' | 'aborted';
-
-export interface SessionInfo {
-  id: number;
-  startedAt: number;
-  clientAddress: string | null;
-  typedLogin: string | null;
-  login: string | null;
-  database: string | null;
-  applicationName: string | null;
-  groups: string[];
-  cacheHit: boolean;
-  authLatencyMs: number | null;
-  bytesFromClient: number;
-  bytesToClient: number;
-}
+export type { SessionInfo, SessionOutcome } from './session-recorder.js';
 
 /** What a session needs from the proxy that accepted it. */
 export interface SessionHost {
@@ -432,10 +418,7 @@ export class ClientSession {
     this.startupReader?.detach();
     // A denied session ends here: record the directory account it matched, if any.
     if (error?.account && this.info.login === null) this.info.login = error.account;
-    if (error && this.info.typedLogin !== null && !this.revoked) {
-      const denied = error.sqlstate.startsWith('28') || error.sqlstate === SqlState.invalidCatalogName || error.sqlstate === SqlState.tooManyConnections;
-      this.record(denied ? 'denied' : 'error', error);
-    }
+    if (error && this.info.typedLogin !== null && !this.revoked) this.record(failureOutcome(error), error);
     if (error && !this.client.destroyed) this.client.end(errorResponse(error));
     else this.client.destroy();
     // Do not wait forever for a client that does not read its error.
