@@ -26,6 +26,9 @@ export type StartupPacket =
   | { type: 'cancel'; pid: number; raw: Buffer }
   | { type: 'startup'; major: number; minor: number; params: Record<string, string>; protocolOptions: string[] };
 
+/** A StartupMessage: the version the client asked for, its parameters, and the _pq_. options we do not speak. */
+export type ClientStartup = Extract<StartupPacket, { type: 'startup' }>;
+
 export type ReadResult<T> =
   | { status: 'incomplete' }
   | { status: 'ok'; value: T; consumed: number }
