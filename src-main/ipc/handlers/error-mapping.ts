@@ -7,11 +7,9 @@ import { ListenError } from '../../core/proxy/profile-proxy.js';
 import { SecretStoreError } from '../../core/secrets/secret-store.js';
 import { StartError } from '../../core/service.js';
 import { SyncError } from '../../core/sync/sync-client.js';
+import { isUnreachable } from '../../core/net-errors.js';
 import type { IpcError } from '../contract.js';
 import { HandlerError } from './handler-error.js';
-
-/** Node socket errors that mean "nothing answered there". */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET']);
 
 /**
  * Turns whatever a handler threw into an error the UI can show: the most
@@ -39,7 +37,7 @@ export function toIpcError(e: unknown, channel: string): IpcError {
   }
   if (e instanceof pg.DatabaseError) return databaseError(e);
   const errno = (e as { code?: unknown } | null)?.code;
-  if (typeof errno === 'string' && UNREACHABLE.has(errno)) {
+  if (typeof errno === 'string' && isUnreachable(errno)) {
     return { code: 'unavailable', message: `could not connect (${errno}): check the host, port and network`, detail: errno };
   }
   const text = e instanceof Error ? e.message : String(e);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../../core/profiles/schema.js';
+import { isUnreachable } from '../../core/net-errors.js';
 import { pgSslConfig } from '../../core/sync/pg-ssl.js';
 import { HandlerError } from './handler-error.js';
 
@@ -53,7 +54,8 @@ export function describeConnectFailure(e: unknown, who: string, where: string): 
     if (code === '3D000') return `${message} (3D000): check database.database`;
     return `${where} answered: ${message} (${code})`;
   }
-  if (/ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|timeout/i.test(`${code} ${message}`)) {
+  // node-postgres reports its own connect timeout with words only ("timeout expired", "connection timeout").
+  if (isUnreachable(code) || /timeout/i.test(message)) {
     return `cannot reach ${where} (${code || message}): check database.host, database.port and the network`;
   }
   if (/certificate|SSL|TLS|self.signed|CERT/i.test(`${code} ${message}`)) {
