@@ -4,12 +4,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
 import type { Profile } from './profiles/schema.js';
-import type { SecretStore } from './secrets/secret-store.js';
+import type { SecretName, SecretStore } from './secrets/secret-store.js';
 import { createDirectory } from './directory/index.js';
 import { SyncClient } from './sync/sync-client.js';
 import { syncTarget } from './sync/sync-target.js';
 import { DirectoryAuthenticator, authSettingsFor, type DirectoryPort, type SyncPort } from './auth/directory-authenticator.js';
-import { ProfileProxy, type ConnectionEvent, type HistorySink, type ProxyStatus } from './proxy/profile-proxy.js';
+import { ListenError, ProfileProxy, type ConnectionEvent, type HistorySink, type ProxyStatus } from './proxy/profile-proxy.js';
 
 export interface ServiceOptions {
   secrets: SecretStore;
@@ -22,21 +22,37 @@ export interface ServiceOptions {
   syncFor?: (profile: Profile, syncPassword: string) => SyncPort;
 }
 
+/**
+ * Why a profile could not start, for hosts to act on without reading the
+ * message: the port is taken, listening failed otherwise, a secret is not set
+ * or cannot be read (then `secret` names it), the settings are unknown, or
+ * anything else.
+ */
+export type StartFailure = 'port-in-use' | 'cannot-listen' | 'secret-missing' | 'secret-unreadable' | 'unknown-settings' | 'failed';
+
 /** A profile could not start; the message says what to fix. */
 export class StartError extends Error {
+  readonly reason: StartFailure;
+  /** The secret that is missing or unreadable. */
+  readonly secret: SecretName | undefined;
+
   constructor(
     message: string,
     readonly profileId: string,
-    options?: { cause?: unknown },
+    options: { reason?: StartFailure; secret?: SecretName; cause?: unknown } = {},
   ) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StartError';
+    this.reason = options.reason ?? 'failed';
+    this.secret = options.secret;
   }
 }
 
 /** Any failure to start a profile's proxy as a StartError (kept as it is when it already is one). */
 export function asStartError(e: unknown, profileId: string): StartError {
-  return e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), profileId, { cause: e });
+  if (e instanceof StartError) return e;
+  const reason: StartFailure = e instanceof ListenError ? (e.code === 'EADDRINUSE' ? 'port-in-use' : 'cannot-listen') : 'failed';
+  return new StartError(e instanceof Error ? e.message : String(e), profileId, { reason, cause: e });
 }
 
 /**
@@ -142,7 +158,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     return this.exclusive(profileId, async () => {
       const proxy = this.proxies.get(profileId);
       const next = profile ?? this.pending.get(profileId)?.to ?? this.startedWith.get(profileId)?.profile ?? proxy?.profile;
-      if (!next) throw new StartError(`profile "${profileId}" is not running and its settings are unknown`, profileId);
+      if (!next) throw new StartError(`profile "${profileId}" is not running and its settings are unknown`, profileId, { reason: 'unknown-settings' });
       if (!proxy) return this.startNow(next);
       const r = await this.restartNow(proxy, next, graceMs);
       if (r.outcome === 'restart-failed') throw r.error;
@@ -262,7 +278,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  private async secret(profile: Profile, name: 'ldap-bind' | 'sync'): Promise<string> {
+  private async secret(profile: Profile, name: SecretName): Promise<string> {
     const what = name === 'ldap-bind' ? 'directory service-account password' : 'sync-account password';
     const env = name === 'ldap-bind' ? 'ROLECALL_LDAP_BIND_PASSWORD' : 'ROLECALL_SYNC_PASSWORD';
     let value: string | null;
@@ -272,13 +288,14 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       throw new StartError(
         `cannot read the ${what} of profile "${profile.id}": ${e instanceof Error ? e.message : String(e)}. Unlock the OS keychain, or set ${env} for headless use`,
         profile.id,
-        { cause: e },
+        { reason: 'secret-unreadable', secret: name, cause: e },
       );
     }
     if (value) return value;
     throw new StartError(
       `profile "${profile.id}" has no ${what}: run \`rolecall secrets set ${profile.id} ${name}\` (stored in the OS keychain) or set ${env}`,
       profile.id,
+      { reason: 'secret-missing', secret: name },
     );
   }
 }

@@ -10,6 +10,7 @@ import { SyncError } from '../../core/sync/sync-client.js';
 import { isUnreachable } from '../../core/net-errors.js';
 import type { IpcError } from '../contract.js';
 import { HandlerError } from './handler-error.js';
+import { SECRET_FIELD } from './profile-access.js';
 
 /**
  * Turns whatever a handler threw into an error the UI can show: the most
@@ -54,16 +55,22 @@ export function listenError(message: string, code: string): IpcError {
   return { code: 'failed', message, detail: code, fields: [{ path: 'listen.port', message }] };
 }
 
-/** ProxyService wraps its failures in StartError (message only): recognise the ones the user fixes in a field. */
+/** A proxy that could not start: the failures the user fixes in a field point at it. */
 function startError(e: StartError): IpcError {
-  if (/already in use/.test(e.message)) return listenError(e.message, 'EADDRINUSE');
-  const missing = /has no (directory service-account|sync-account) password/.exec(e.message);
-  if (missing) {
-    const path = missing[1] === 'sync-account' ? 'secrets.sync' : 'secrets.ldapBind';
-    return { code: 'invalid', message: e.message, fields: [{ path, message: 'not set: type it here and save' }] };
+  switch (e.reason) {
+    case 'port-in-use':
+      return listenError(e.message, 'EADDRINUSE');
+    case 'secret-missing':
+      return {
+        code: 'invalid',
+        message: e.message,
+        fields: [{ path: SECRET_FIELD[e.secret ?? 'ldap-bind'], message: 'not set: type it here and save' }],
+      };
+    case 'secret-unreadable':
+      return { code: 'unavailable', message: e.message };
+    default:
+      return { code: 'failed', message: e.message };
   }
-  if (/cannot read the .* password/.test(e.message)) return { code: 'unavailable', message: e.message };
-  return { code: 'failed', message: e.message };
 }
 
 function directoryError(e: DirectoryError): IpcError {

@@ -23,7 +23,8 @@ export function storeErrors(fields: FieldError[]): HandlerError {
   return new HandlerError({ code: 'invalid', message: 'the profile was not saved: fix the highlighted fields', fields });
 }
 
-const SECRET_FIELD = { 'ldap-bind': 'secrets.ldapBind', sync: 'secrets.sync' } as const;
+/** The editor field where each secret is typed (error paths point at it). */
+export const SECRET_FIELD = { 'ldap-bind': 'secrets.ldapBind', sync: 'secrets.sync' } as const;
 const SECRET_WHAT = { 'ldap-bind': 'directory service-account password', sync: 'sync-account password' } as const;
 
 /**
