@@ -9,7 +9,7 @@ import {
   UpstreamError,
   type UpstreamConnection,
 } from '../../src-main/core/proxy/upstream/connect.js';
-import type { DatabaseEndpoint } from '../../src-main/core/database-endpoint.js';
+import type { DatabaseEndpoint } from '../../src-main/core/database/endpoint.js';
 import { forwardCancel } from '../../src-main/core/proxy/cancel-forwarder.js';
 import { SSL_REQUEST, TERMINATE, cancelRequest, message, queryMessage as query } from '../../src-main/core/proxy/wire.js';
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
-import { addressOf, type DatabaseEndpoint } from '../database-endpoint.js';
+import { addressOf, type DatabaseEndpoint } from '../database/endpoint.js';
 import { negotiateTls } from './upstream/tls.js';
 import { isCancelRequest } from './wire.js';
 

@@ -13,7 +13,7 @@ import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost } from './session.js';
 import { SessionRecorder, type ConnectionEvent, type HistorySink, type SessionClosedEvent, type SessionTally } from './session-recorder.js';
 import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream/connect.js';
-import { databaseEndpoint, type DatabaseEndpoint } from '../database-endpoint.js';
+import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { ScramKeyStore } from './upstream/scram-key-cache.js';
 

@@ -1,4 +1,4 @@
-import { databaseEndpoint } from '../database-endpoint.js';
+import { databaseEndpoint } from '../database/endpoint.js';
 import type { DatabaseConfig } from '../profiles/schema.js';
 import type { SyncTarget } from './sync-client.js';
 

@@ -7,11 +7,11 @@ import type { DatabaseConfig, DirectoryConfig, Profile } from '../../core/profil
 import { negotiateTls } from '../../core/proxy/upstream/tls.js';
 import { SyncClient } from '../../core/sync/sync-client.js';
 import { syncTarget } from '../../core/sync/sync-target.js';
-import { databaseEndpoint } from '../../core/database-endpoint.js';
+import { databaseEndpoint } from '../../core/database/endpoint.js';
 import type { AppContext } from '../app-context.js';
 import type { AccessCheckResult, DatabaseTestResult, DirectoryTestResult } from '../contract.js';
 import { HandlerError } from './handler-error.js';
-import { connectPg, describeConnectFailure, isNotInstalled } from './pg-connect.js';
+import { DatabaseConfigError, connectPg, describeConnectFailure, isNotInstalled } from '../../core/database/connect.js';
 import { findProfile, requireSecret } from './profile-access.js';
 import { parseDatabasePart, parseDirectoryPart } from './profile-parts.js';
 import { defineHandler } from './result.js';
@@ -180,7 +180,7 @@ async function testDatabase(ctx: AppContext, profileId: string, db: DatabaseConf
     }
     steps.push({ step: 'sync login', ok: true, message: `${who} logged in to ${db.database} (PostgreSQL ${result.serverVersion})` });
   } catch (e) {
-    if (e instanceof HandlerError) throw e;
+    if (e instanceof DatabaseConfigError) throw e;
     steps.push({ step: 'sync login', ok: false, message: describeConnectFailure(e, who, `${where}/${db.database}`) });
     return result;
   }
@@ -242,7 +242,7 @@ async function accessCheck(
   try {
     client = await connectPg(profile.database, profile.database.syncUser, syncPassword, 'rolecall-access-check');
   } catch (e) {
-    if (e instanceof HandlerError) throw e;
+    if (e instanceof DatabaseConfigError) throw e;
     throw new HandlerError({
       code: 'unavailable',
       message: describeConnectFailure(e, `the sync account "${profile.database.syncUser}"`, where),

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ZodError } from 'zod';
+import { DatabaseConfigError } from '../../core/database/connect.js';
 import { DirectoryError } from '../../core/directory/errors.js';
 import { ConfigLoadError } from '../../core/profiles/store.js';
 import { toFieldErrors } from '../../core/profiles/schema.js';
@@ -27,6 +28,7 @@ export function toIpcError(e: unknown, channel: string): IpcError {
     return { code, message: e.message, detail: e.code };
   }
   if (e instanceof ListenError) return listenError(e.message, e.code);
+  if (e instanceof DatabaseConfigError) return { code: 'invalid', message: e.message, fields: [{ path: e.field, message: e.message }] };
   if (e instanceof StartError) return startError(e);
   if (e instanceof DirectoryError) return directoryError(e);
   if (e instanceof SyncError) return syncError(e);

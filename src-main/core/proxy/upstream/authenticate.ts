@@ -1,6 +1,6 @@
 import type { Parser } from 'pg-protocol/dist/parser.js';
 import type { AuthenticationMD5Password, BackendMessage } from 'pg-protocol/dist/messages.js';
-import { addressOf as where, type DatabaseEndpoint } from '../../database-endpoint.js';
+import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
 import { SqlState } from '../../client-errors.js';
 import { BackendCode, cstring, message, passwordMessage } from '../wire.js';
 import type { UpstreamAuthMethod, UpstreamLogin } from './connection.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { Parser } from 'pg-protocol/dist/parser.js';
-import { addressOf as where, type DatabaseEndpoint } from '../../database-endpoint.js';
+import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { BackendCode, startupMessage } from '../wire.js';
 import { authenticate } from './authenticate.js';

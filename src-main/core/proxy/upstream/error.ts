@@ -1,5 +1,5 @@
 import { ClientError, SqlState } from '../../client-errors.js';
-import { addressOf } from '../../database-endpoint.js';
+import { addressOf } from '../../database/endpoint.js';
 
 export type UpstreamErrorKind = 'server' | 'unreachable' | 'tls' | 'timeout' | 'protocol' | 'unsupported-auth';
 

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
-import { addressOf as where, type DatabaseEndpoint } from '../../database-endpoint.js';
+import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
 import { SqlState } from '../../client-errors.js';
 import { UpstreamError } from './error.js';
 

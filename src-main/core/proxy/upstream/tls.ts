@@ -1,8 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { CaFileError, certificateChecks } from '../../database-tls.js';
+import { CaFileError, certificateChecks } from '../../database/tls.js';
 import { UpstreamError } from './error.js';
-import { addressOf as where, type DatabaseEndpoint } from '../../database-endpoint.js';
+import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
 import { SSL_REQUEST } from '../wire.js';
 
 const ANSWER_TLS = 0x53; // 'S'

@@ -1,4 +1,4 @@
-import type { DatabaseConfig, SslMode } from './profiles/schema.js';
+import type { DatabaseConfig, SslMode } from '../profiles/schema.js';
 
 /**
  * Where a profile's database is and how to reach it: host, port, the sslmode

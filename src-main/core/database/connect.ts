@@ -1,8 +1,19 @@
 import pg from 'pg';
-import type { DatabaseConfig } from '../../core/profiles/schema.js';
-import { isUnreachable } from '../../core/net-errors.js';
-import { pgSslConfig } from '../../core/sync/pg-ssl.js';
-import { HandlerError } from './handler-error.js';
+import type { DatabaseConfig } from '../profiles/schema.js';
+import { isUnreachable } from '../net-errors.js';
+import { pgSslConfig } from '../sync/pg-ssl.js';
+
+/** A database setting that cannot be used as it is (today: a CA file that cannot be read), naming its field. */
+export class DatabaseConfigError extends Error {
+  constructor(
+    readonly field: 'database.caFile',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DatabaseConfigError';
+  }
+}
 
 /**
  * One node-postgres connection to the profile's database with its sslmode
@@ -14,8 +25,7 @@ export async function connectPg(db: DatabaseConfig, user: string, password: stri
   try {
     ssl = pgSslConfig(db.sslmode, db.caFile, db.host);
   } catch (e) {
-    const message = (e as Error).message;
-    throw new HandlerError({ code: 'invalid', message, fields: [{ path: 'database.caFile', message }] });
+    throw new DatabaseConfigError('database.caFile', (e as Error).message, { cause: e });
   }
   const client = new pg.Client({
     host: db.host,
