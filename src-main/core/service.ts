@@ -5,6 +5,7 @@ import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
 import type { Profile } from './profiles/schema.js';
 import type { SecretName, SecretStore } from './secrets/secret-store.js';
+import { missingSecretMessage, unreadableSecretMessage } from './secrets/secret-text.js';
 import { createDirectory } from './directory/index.js';
 import { SyncClient } from './sync/sync-client.js';
 import { syncTarget } from './sync/sync-target.js';
@@ -279,23 +280,13 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
   }
 
   private async secret(profile: Profile, name: SecretName): Promise<string> {
-    const what = name === 'ldap-bind' ? 'directory service-account password' : 'sync-account password';
-    const env = name === 'ldap-bind' ? 'ROLECALL_LDAP_BIND_PASSWORD' : 'ROLECALL_SYNC_PASSWORD';
     let value: string | null;
     try {
       value = await this.options.secrets.get(profile.id, name);
     } catch (e) {
-      throw new StartError(
-        `cannot read the ${what} of profile "${profile.id}": ${e instanceof Error ? e.message : String(e)}. Unlock the OS keychain, or set ${env} for headless use`,
-        profile.id,
-        { reason: 'secret-unreadable', secret: name, cause: e },
-      );
+      throw new StartError(unreadableSecretMessage(profile.id, name, e), profile.id, { reason: 'secret-unreadable', secret: name, cause: e });
     }
     if (value) return value;
-    throw new StartError(
-      `profile "${profile.id}" has no ${what}: run \`rolecall secrets set ${profile.id} ${name}\` (stored in the OS keychain) or set ${env}`,
-      profile.id,
-      { reason: 'secret-missing', secret: name },
-    );
+    throw new StartError(missingSecretMessage(profile.id, name), profile.id, { reason: 'secret-missing', secret: name });
   }
 }

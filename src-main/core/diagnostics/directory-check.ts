@@ -105,7 +105,7 @@ function serviceFailureSteps(e: unknown, config: DirectoryConfig, stage: Service
   const bound: Step<DirectoryStep> = { step: 'service bind', ok: true, message: `bound as ${config.bindDn}` };
   switch (stage) {
     case 'base DN':
-      return [connected, bound, { step: 'base DN', ok: false, message }];
+      return [connected, bound, { step: 'base DN', ok: false, message: `${message}: check directory.baseDn, and that ${config.bindDn} may read it` }];
     case 'service bind':
       return [connected, { step: 'service bind', ok: false, message }];
     case 'connect':
