@@ -19,38 +19,34 @@ function saslInitialResponse(mechanism: string, data: string): Buffer {
   return message('p', Buffer.concat([cstring(mechanism), len, bytes]));
 }
 
+/** One server conversation during the startup phase: how to read from it and write to it, and the greeting being kept. */
+export interface StartupExchange {
+  reader: FrameReader;
+  parser: Parser;
+  target: DatabaseEndpoint;
+  send(b: Buffer): void;
+  /** Messages to replay to the client, verbatim (see connection.ts). */
+  greeting: Buffer[];
+}
+
 /**
  * The authentication exchange after the StartupMessage, as the user: answers
  * the server's requests (SCRAM-SHA-256, md5 or cleartext) until
  * AuthenticationOk, which is kept in the greeting with any notices before it.
  * Returns the method the server chose.
  */
-export async function authenticate(
-  reader: FrameReader,
-  parser: Parser,
-  target: DatabaseEndpoint,
-  login: UpstreamLogin,
-  send: (b: Buffer) => void,
-  greeting: Buffer[],
-): Promise<UpstreamAuthMethod> {
+export async function authenticate(server: StartupExchange, login: UpstreamLogin): Promise<UpstreamAuthMethod> {
   try {
-    return await exchange(reader, parser, target, login, send, greeting);
+    return await answerRequests(server, login);
   } catch (e) {
     if (e instanceof ScramError) {
-      throw new UpstreamError('protocol', `SCRAM authentication with ${where(target)} failed: ${e.message}`, { cause: e });
+      throw new UpstreamError('protocol', `SCRAM authentication with ${where(server.target)} failed: ${e.message}`, { cause: e });
     }
     throw e;
   }
 }
 
-async function exchange(
-  reader: FrameReader,
-  parser: Parser,
-  target: DatabaseEndpoint,
-  login: UpstreamLogin,
-  send: (b: Buffer) => void,
-  greeting: Buffer[],
-): Promise<UpstreamAuthMethod> {
+async function answerRequests({ reader, parser, target, send, greeting }: StartupExchange, login: UpstreamLogin): Promise<UpstreamAuthMethod> {
   let method: UpstreamAuthMethod = 'trust';
   let scram: ScramClient | undefined;
   let scramStep: 'first' | 'final' | 'done' = 'first';

@@ -96,7 +96,7 @@ async function handshake(target: DatabaseEndpoint, login: UpstreamLogin, startup
   const parser = new Parser();
   const greeting: Buffer[] = [];
   socket.write(startup);
-  const authMethod: UpstreamAuthMethod = await authenticate(reader, parser, target, login, (b) => socket.write(b), greeting);
+  const authMethod: UpstreamAuthMethod = await authenticate({ reader, parser, target, send: (b) => socket.write(b), greeting }, login);
   attempt.phase = 'waiting for the session to start on';
   await collectUntilReady(reader, parser, target, greeting);
   const rest = reader.detach();
