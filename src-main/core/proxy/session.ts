@@ -14,8 +14,6 @@ import { checkStartup, tooManyClients, upstreamParameters, type StartupRequest }
 import type { UpstreamConnection, UpstreamLogin } from './upstream/connection.js';
 import { upstreamFailure } from './upstream/error.js';
 
-export type { SessionInfo, SessionOutcome } from './session-recorder.js';
-
 /** What a session needs from the proxy that accepted it. */
 export interface SessionHost {
   readonly profile: Profile;
