@@ -1,19 +1,19 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type tls from 'node:tls';
-import type { Logger } from '../log.js';
-import type { Profile } from '../profiles/schema.js';
 import type { AuthCounters, Authenticator } from '../auth/authenticator.js';
 import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
-import { CancelRegistry } from './cancel-registry.js';
-import { forwardCancel } from './cancel-forwarder.js';
 import { ClientError, SqlState } from '../client-errors.js';
+import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
+import type { Logger } from '../log.js';
+import type { Profile } from '../profiles/schema.js';
+import { forwardCancel } from './cancel-forwarder.js';
+import { CancelRegistry } from './cancel-registry.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost } from './session.js';
 import { SessionRecorder, type ConnectionEvent, type HistorySink, type SessionClosedEvent, type SessionTally } from './session-recorder.js';
 import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream/connect.js';
-import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { ScramKeyStore } from './upstream/scram-key-cache.js';
 
