@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { RENDERER_CSP } from './src-main/electron/csp.js';
+import { RENDERER_CSP } from './src-main/ipc/renderer-csp.js';
 
 /** index.html gets the window's CSP as a meta tag (file:// has no headers), from its one definition. */
 function cspMeta(): Plugin {

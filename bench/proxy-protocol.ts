@@ -1,7 +1,7 @@
 /** Messages between the bench runner and the proxy child (bench/proxy-child.ts). */
 import type { ProfileInput } from '../src-main/core/profiles/schema.js';
-import type { AuthCounters } from '../src-main/core/sync/authenticator.js';
-import type { UpstreamPoolCounters } from '../src-main/core/proxy/upstream-pool.js';
+import type { AuthCounters } from '../src-main/core/auth/authenticator.js';
+import type { UpstreamPoolCounters } from '../src-main/core/proxy/upstream/pool.js';
 
 export type ChildRequest =
   | { type: 'start'; profile: ProfileInput; bindPassword: string; syncPassword: string; tlsDir: string }

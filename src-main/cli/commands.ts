@@ -1,6 +1,7 @@
 import { println, UsageError, type CliIo } from './io.js';
 import { startCommand } from './start.js';
 import { historyCommand } from './history-command.js';
+import { doctorCommand } from './doctor-command.js';
 import { profilesCommand, secretsCommand, sqlCommand, statusCommand } from './small-commands.js';
 
 const HELP = `rolecall — sign in to PostgreSQL with your directory (AD/LDAP) account
@@ -9,6 +10,7 @@ Usage:
   rolecall start [--config FILE] [--profile ID]... [--json]   run the proxies until Ctrl-C
   rolecall status [--config FILE] [--json]                    what a running 'start' reports
   rolecall profiles validate FILE | list [--config FILE]
+  rolecall doctor [--config FILE] [--profile ID]...           test each profile's directory and database
   rolecall secrets set|delete|has PROFILE ldap-bind|sync      OS keychain
   rolecall sql install | uninstall                            print the database scripts
   rolecall history [--json|--csv] [--since 24h] [--login L] [--outcome denied] [--profile ID]
@@ -26,6 +28,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return await statusCommand(args, io);
       case 'profiles':
         return await profilesCommand(args, io);
+      case 'doctor':
+        return await doctorCommand(args, io);
       case 'secrets':
         return await secretsCommand(args, io);
       case 'sql':

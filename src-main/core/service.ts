@@ -3,18 +3,14 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import type { DatabaseConfig, Profile } from './profiles/schema.js';
-import type { SecretStore } from './secrets/secret-store.js';
+import type { Profile } from './profiles/schema.js';
+import type { SecretName, SecretStore } from './secrets/secret-store.js';
+import { missingSecretMessage, unreadableSecretMessage } from './secrets/secret-text.js';
 import { createDirectory } from './directory/index.js';
-import { SyncClient, type SyncTarget } from './sync/sync-client.js';
-import {
-  ProfileProxy,
-  type ConnectionEvent,
-  type HistorySink,
-  type ProxyDirectory,
-  type ProxyStatus,
-  type ProxySync,
-} from './proxy/profile-proxy.js';
+import { SyncClient } from './sync/sync-client.js';
+import { syncTarget } from './sync/sync-target.js';
+import { DirectoryAuthenticator, authSettingsFor, type DirectoryPort, type SyncPort } from './auth/directory-authenticator.js';
+import { ListenError, ProfileProxy, type ConnectionEvent, type HistorySink, type ProxyStatus } from './proxy/profile-proxy.js';
 
 export interface ServiceOptions {
   secrets: SecretStore;
@@ -23,25 +19,41 @@ export interface ServiceOptions {
   /** Folder for the generated local TLS certificate. */
   tlsDir: string;
   /** Test seams: build the directory and sync clients differently (the demo and unit tests). */
-  directoryFor?: (profile: Profile, bindPassword: string) => ProxyDirectory;
-  syncFor?: (profile: Profile, syncPassword: string) => ProxySync;
+  directoryFor?: (profile: Profile, bindPassword: string) => DirectoryPort;
+  syncFor?: (profile: Profile, syncPassword: string) => SyncPort;
 }
+
+/**
+ * Why a profile could not start, for hosts to act on without reading the
+ * message: the port is taken, listening failed otherwise, a secret is not set
+ * or cannot be read (then `secret` names it), the settings are unknown, or
+ * anything else.
+ */
+export type StartFailure = 'port-in-use' | 'cannot-listen' | 'secret-missing' | 'secret-unreadable' | 'unknown-settings' | 'failed';
 
 /** A profile could not start; the message says what to fix. */
 export class StartError extends Error {
+  readonly reason: StartFailure;
+  /** The secret that is missing or unreadable. */
+  readonly secret: SecretName | undefined;
+
   constructor(
     message: string,
     readonly profileId: string,
-    options?: { cause?: unknown },
+    options: { reason?: StartFailure; secret?: SecretName; cause?: unknown } = {},
   ) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StartError';
+    this.reason = options.reason ?? 'failed';
+    this.secret = options.secret;
   }
 }
 
 /** Any failure to start a profile's proxy as a StartError (kept as it is when it already is one). */
 export function asStartError(e: unknown, profileId: string): StartError {
-  return e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), profileId, { cause: e });
+  if (e instanceof StartError) return e;
+  const reason: StartFailure = e instanceof ListenError ? (e.code === 'EADDRINUSE' ? 'port-in-use' : 'cannot-listen') : 'failed';
+  return new StartError(e instanceof Error ? e.message : String(e), profileId, { reason, cause: e });
 }
 
 /**
@@ -147,7 +159,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     return this.exclusive(profileId, async () => {
       const proxy = this.proxies.get(profileId);
       const next = profile ?? this.pending.get(profileId)?.to ?? this.startedWith.get(profileId)?.profile ?? proxy?.profile;
-      if (!next) throw new StartError(`profile "${profileId}" is not running and its settings are unknown`, profileId);
+      if (!next) throw new StartError(`profile "${profileId}" is not running and its settings are unknown`, profileId, { reason: 'unknown-settings' });
       if (!proxy) return this.startNow(next);
       const r = await this.restartNow(proxy, next, graceMs);
       if (r.outcome === 'restart-failed') throw r.error;
@@ -179,9 +191,9 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     const syncPassword = await this.secret(profile, 'sync');
     const directory = this.options.directoryFor?.(profile, bindPassword) ?? createDirectory(profile.directory, bindPassword, this.logger);
     const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile.database, syncPassword), this.logger);
+    const authenticator = new DirectoryAuthenticator(authSettingsFor(profile), directory, sync, this.logger);
     const proxy = new ProfileProxy(profile, {
-      directory,
-      sync,
+      authenticator,
       logger: this.logger,
       tlsDir: this.options.tlsDir,
       ...(this.options.history ? { history: this.options.history } : {}),
@@ -199,7 +211,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     try {
       await proxy.start();
     } catch (e) {
-      await Promise.allSettled([directory.close(), sync.close()]);
+      await authenticator.close();
       throw asStartError(e, profile.id);
     }
     return this.decorate(proxy.status());
@@ -267,38 +279,14 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  private async secret(profile: Profile, name: 'ldap-bind' | 'sync'): Promise<string> {
-    const what = name === 'ldap-bind' ? 'directory service-account password' : 'sync-account password';
-    const env = name === 'ldap-bind' ? 'ROLECALL_LDAP_BIND_PASSWORD' : 'ROLECALL_SYNC_PASSWORD';
+  private async secret(profile: Profile, name: SecretName): Promise<string> {
     let value: string | null;
     try {
       value = await this.options.secrets.get(profile.id, name);
     } catch (e) {
-      throw new StartError(
-        `cannot read the ${what} of profile "${profile.id}": ${e instanceof Error ? e.message : String(e)}. Unlock the OS keychain, or set ${env} for headless use`,
-        profile.id,
-        { cause: e },
-      );
+      throw new StartError(unreadableSecretMessage(profile.id, name, e), profile.id, { reason: 'secret-unreadable', secret: name, cause: e });
     }
     if (value) return value;
-    throw new StartError(
-      `profile "${profile.id}" has no ${what}: run \`rolecall secrets set ${profile.id} ${name}\` (stored in the OS keychain) or set ${env}`,
-      profile.id,
-    );
+    throw new StartError(missingSecretMessage(profile.id, name), profile.id, { reason: 'secret-missing', secret: name });
   }
-}
-
-/** How the sync pool reaches the profile's database as the sync account. */
-export function syncTarget(db: DatabaseConfig, password: string): SyncTarget {
-  return {
-    host: db.host,
-    port: db.port,
-    database: db.database,
-    sslmode: db.sslmode,
-    ...(db.caFile ? { caFile: db.caFile } : {}),
-    user: db.syncUser,
-    password,
-    poolSize: db.syncPoolSize,
-    connectTimeoutMs: db.connectTimeoutMs,
-  };
 }

@@ -1,6 +1,8 @@
 import { app, ipcMain, Notification, powerMonitor, session } from 'electron';
 import type { ConnectionEvent, ProxyStatus } from '../core/proxy/profile-proxy.js';
-import { forwardProxyEvents, registerIpcHandlers, type HandlerMap, type ProxyEventSource } from '../ipc/ipc-main-adapter.js';
+import type { ProxyEventSource } from '../ipc/event-source.js';
+import type { HandlerMap } from '../ipc/handlers/types.js';
+import { forwardProxyEvents, registerIpcHandlers } from './ipc-adapter.js';
 import { LaunchAtLogin, HIDDEN_ARG } from './login-item.js';
 import { DesktopNotifier } from './notifications.js';
 import { appPaths, isAppPage, type AppPaths } from './paths.js';

@@ -1,6 +1,6 @@
 import { contextBridge, ipcRenderer } from 'electron';
 import type { Channel, EventName, Events, RolecallBridge } from '../ipc/contract.js';
-import { channelNames, eventChannel, eventNames, invokeChannel } from './ipc-names.js';
+import { channelNames, eventChannel, eventNames, invokeChannel } from '../ipc/channel-names.js';
 
 /**
  * The only thing the renderer gets from Electron: `window.rolecall`, exactly

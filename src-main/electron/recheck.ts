@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Profile } from '../core/profiles/schema.js';
 import type { ProxyStatus } from '../core/proxy/profile-proxy.js';
-import type { RevalidationReport } from '../core/sync/revalidator.js';
+import type { RevalidationReport } from '../core/auth/revalidator.js';
 
 /**
  * After sleep or a network change: is each running proxy still accepting on

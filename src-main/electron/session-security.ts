@@ -1,5 +1,5 @@
 import type { Session } from 'electron';
-import { RENDERER_CSP_HEADER } from './csp.js';
+import { RENDERER_CSP_HEADER } from '../ipc/renderer-csp.js';
 
 /**
  * The app's page needs no device, location, notification or media

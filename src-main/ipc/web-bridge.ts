@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { ConnectionEvent, ProxyStatus } from '../core/proxy/profile-proxy.js';
-import { RENDERER_CSP_HEADER } from '../electron/csp.js';
+import { RENDERER_CSP_HEADER } from './renderer-csp.js';
 import { channels, type Channel, type EventName, type IpcResult } from './contract.js';
-import type { HandlerMap, ProxyEventSource } from './ipc-main-adapter.js';
+import type { ProxyEventSource } from './event-source.js';
+import type { HandlerMap } from './handlers/types.js';
 
 /*
  * DEV/TEST ONLY. Serves the contract's handlers to the renderer running in a

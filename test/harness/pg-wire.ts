@@ -1,16 +1,28 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import {
+  CANCEL_REQUEST_CODE,
+  parameterList,
+  startupPacket,
+  message,
+  passwordMessage,
+  queryMessage,
+  cancelRequest,
+  SSL_REQUEST,
+  GSSENC_REQUEST,
+} from '../../src-main/core/proxy/wire.js';
 
 /**
- * Hand-built PostgreSQL frontend messages and a byte-exact reader of what comes
- * back, for tests that must send what no client library would.
+ * Frontend messages for tests that must send what no client library would,
+ * and a byte-exact reader of what comes back. Well-formed packets come from
+ * the proxy's own builders (src-main/core/proxy/wire.ts); only the broken ones
+ * (a lying length, a missing terminator) are made here.
  */
 
-export const SSL_REQUEST = packet(8, 80877103);
-export const GSSENC_REQUEST = packet(8, 80877104);
-export const CANCEL_CODE = 80877102;
+export { SSL_REQUEST, GSSENC_REQUEST, message, passwordMessage, queryMessage, cancelRequest };
+export const CANCEL_CODE = CANCEL_REQUEST_CODE;
 
-/** A length-prefixed startup-phase packet: declared length, 32-bit code, then body bytes. */
+/** A length-prefixed startup-phase packet with a declared length that may lie: length, 32-bit code, then body bytes. */
 export function packet(length: number, code: number, body: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(length >>> 0, 0);
@@ -18,34 +30,22 @@ export function packet(length: number, code: number, body: Buffer = Buffer.alloc
   return Buffer.concat([head, body]);
 }
 
+/** The CancelRequest for a node-postgres client's backend (pg keeps the 3.0 secret key as a signed int32). */
+export function pgCancelRequest(processID: number, secretKey: number): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey, 0);
+  return cancelRequest(processID, key);
+}
+
 /** name\0value\0 pairs; `terminator: false` leaves out the final NUL. */
 export function startupBody(pairs: Array<[string, string]>, terminator = true): Buffer {
-  const parts = pairs.map(([k, v]) => Buffer.from(`${k}\0${v}\0`, 'utf8'));
-  if (terminator) parts.push(Buffer.alloc(1));
-  return Buffer.concat(parts);
+  const body = parameterList(pairs);
+  return terminator ? body : body.subarray(0, body.length - 1);
 }
 
 /** A StartupMessage with a correct length; version defaults to 3.0. */
 export function startupMessage(pairs: Array<[string, string]>, major = 3, minor = 0, terminator = true): Buffer {
-  const body = startupBody(pairs, terminator);
-  return packet(8 + body.length, (major << 16) | minor, body);
-}
-
-/** A typed message ('p', 'Q', ...) with a correct length. */
-export function message(type: string, body: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.write(type, 0, 'latin1');
-  head.writeUInt32BE(4 + body.length, 1);
-  return Buffer.concat([head, body]);
-}
-
-export const passwordMessage = (password: string): Buffer => message('p', Buffer.from(`${password}\0`, 'utf8'));
-export const queryMessage = (sql: string): Buffer => message('Q', Buffer.from(`${sql}\0`, 'utf8'));
-
-export function cancelRequest(pid: number, key: Buffer): Buffer {
-  const body = Buffer.alloc(4);
-  body.writeUInt32BE(pid >>> 0, 0);
-  return packet(12 + key.length, CANCEL_CODE, Buffer.concat([body, key]));
+  return startupPacket((major << 16) | minor, startupBody(pairs, terminator));
 }
 
 export interface BackendMessage {

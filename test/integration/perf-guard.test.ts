@@ -7,8 +7,9 @@ import type pg from 'pg';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { waitFor } from '../harness/ports.js';
+import { pgCancelRequest } from '../harness/pg-wire.js';
 import { PacketReader } from '../../src-main/core/proxy/packet-reader.js';
-import { connectUpstream } from '../../src-main/core/proxy/upstream.js';
+import { connectUpstream } from '../../src-main/core/proxy/upstream/connect.js';
 import { scramWork } from '../../src-main/core/sync/scram-verifier.js';
 
 /**
@@ -60,15 +61,6 @@ async function collectGarbage(): Promise<void> {
   gc();
 }
 
-function cancelRequest(pid: number, secret: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32BE(16, 0);
-  b.writeUInt32BE(80877102, 4);
-  b.writeUInt32BE(pid, 8);
-  b.writeInt32BE(secret, 12);
-  return b;
-}
-
 describe('perf guard: reconnects and the relay do no avoidable work', () => {
   beforeAll(async () => {
     env = await startRolecallEnv({ pgVersion: 15, profile: (b) => ({ ...b, pool: { idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' } }) });
@@ -95,7 +87,7 @@ describe('perf guard: reconnects and the relay do no avoidable work', () => {
       (e: Error & { code?: string }) => e.code,
     );
     await new Promise((r) => setTimeout(r, 200));
-    const s = net.connect(env.port, '127.0.0.1', () => s.end(cancelRequest(processID, secretKey)));
+    const s = net.connect(env.port, '127.0.0.1', () => s.end(pgCancelRequest(processID, secretKey)));
     expect(await running).toBe('57014');
     await again.end();
   });

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
+import { passwordMessage, pgCancelRequest, startupMessage } from '../harness/pg-wire.js';
 
 let env: RolecallEnv;
 
@@ -131,12 +132,7 @@ describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, O
       (e: Error & { code?: string }) => e.code,
     );
     await new Promise((r) => setTimeout(r, 300));
-    const cancel = Buffer.alloc(16);
-    cancel.writeUInt32BE(16, 0);
-    cancel.writeUInt32BE(80877102, 4);
-    cancel.writeUInt32BE(processID, 8);
-    cancel.writeInt32BE(secretKey, 12);
-    const s = net.connect(env.port, '127.0.0.1', () => s.end(cancel));
+    const s = net.connect(env.port, '127.0.0.1', () => s.end(pgCancelRequest(processID, secretKey)));
     const started = Date.now();
     expect(await running).toBe('57014');
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -214,25 +210,17 @@ describe.each([18, 15] as const)('end to end through the proxy (PostgreSQL %i, O
 function rawLogin(user: string, password: string): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(env.port, '127.0.0.1');
-    const params = Buffer.from(`user\0${user}\0database\0app\0\0`);
-    const startup = Buffer.alloc(8);
-    startup.writeUInt32BE(8 + params.length, 0);
-    startup.writeUInt32BE(196608, 4);
-    const pwBody = Buffer.from(`${password}\0`);
-    const pwHead = Buffer.alloc(5);
-    pwHead.write('p');
-    pwHead.writeUInt32BE(4 + pwBody.length, 1);
     let out = Buffer.alloc(0);
     let sent = false;
     s.on('data', (d: Buffer) => {
       out = Buffer.concat([out, d]);
       if (!sent && out.length >= 9 && out[0] === 0x52) {
         sent = true;
-        s.write(Buffer.concat([pwHead, pwBody]));
+        s.write(passwordMessage(password));
       }
     });
     s.on('close', () => resolve(out.toString('latin1')));
     s.on('error', () => undefined);
-    s.write(Buffer.concat([startup, params]));
+    s.write(startupMessage([['user', user], ['database', 'app']]));
   });
 }

@@ -5,7 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { waitFor } from '../harness/ports.js';
+import { PROTOCOL_3_0 } from '../../src-main/core/proxy/wire.js';
 import {
+  CANCEL_CODE,
   GSSENC_REQUEST,
   SSL_REQUEST,
   WireClient,
@@ -88,13 +90,13 @@ afterEach(async () => {
 
 describe('startup packet limits', () => {
   it.each([0, 3, 7, 10_001, 0x7fffffff, 0xffffffff])('closes without a word on declared length %i', async (length) => {
-    const reply = await sendAndCollect(packet(length, 3 << 16, Buffer.from('user\0alice\0\0')));
+    const reply = await sendAndCollect(packet(length, PROTOCOL_3_0, Buffer.from('user\0alice\0\0')));
     expect(reply).toHaveLength(0);
   });
 
   it('closes at the authentication deadline when the declared length never arrives', async () => {
     const c = await WireClient.connect(shortPort);
-    c.write(packet(200, 3 << 16, Buffer.from('user\0alice\0')));
+    c.write(packet(200, PROTOCOL_3_0, Buffer.from('user\0alice\0')));
     expect(await c.closed(6000)).toHaveLength(0);
     expect(c.closedAfterMs).toBeGreaterThanOrEqual(1800);
     expect(c.closedAfterMs).toBeLessThan(4000);
@@ -113,7 +115,7 @@ describe('startup packet limits', () => {
     expect(noFinalNul.M).toMatch(/expected terminator as last byte/);
     // A value that runs to the end of the packet without any NUL.
     const body = Buffer.from('user\0alice');
-    const noNulAtAll = await expectFatal(packet(8 + body.length, 3 << 16, body));
+    const noNulAtAll = await expectFatal(packet(8 + body.length, PROTOCOL_3_0, body));
     expect(noNulAtAll.C).toBe('08P01');
   });
 
@@ -233,7 +235,7 @@ describe('encryption requests (local TLS off)', () => {
 describe('CancelRequest', () => {
   it.each([12, 15, 300])('closes without a word on a CancelRequest of length %i', async (length) => {
     const body = Buffer.alloc(Math.max(0, length - 8));
-    const reply = await sendAndCollect(packet(length, 80877102, body));
+    const reply = await sendAndCollect(packet(length, CANCEL_CODE, body));
     expect(reply).toHaveLength(0);
   });
 
@@ -454,7 +456,7 @@ describe('hostile login names', () => {
   it('answers 28P01 to a user name that is not valid UTF-8', async () => {
     const body = Buffer.concat([Buffer.from('user\0'), Buffer.from([0x61, 0xff, 0xfe, 0xc3]), Buffer.from('\0database\0app\0\0')]);
     const c = await connect();
-    c.write(packet(8 + body.length, 3 << 16, body));
+    c.write(packet(8 + body.length, PROTOCOL_3_0, body));
     expect((await c.readMessage()).type).toBe('R');
     c.write(passwordMessage(USERS.alice));
     expect((await c.readError(10_000)).C).toBe('28P01');
@@ -463,7 +465,7 @@ describe('hostile login names', () => {
 
   it('treats a NUL inside the user name as the end of the value (the next bytes are a malformed parameter)', async () => {
     const body = Buffer.concat([Buffer.from('user\0ali'), Buffer.from([0]), Buffer.from('ce\0database\0app\0\0')]);
-    const f = await expectFatal(packet(8 + body.length, 3 << 16, body));
+    const f = await expectFatal(packet(8 + body.length, PROTOCOL_3_0, body));
     expect(f.C).toBe('08P01');
   });
 });

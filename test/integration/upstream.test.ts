@@ -8,23 +8,12 @@ import {
   connectUpstream,
   UpstreamError,
   type UpstreamConnection,
-  type UpstreamTarget,
-} from '../../src-main/core/proxy/upstream.js';
+} from '../../src-main/core/proxy/upstream/connect.js';
+import type { DatabaseEndpoint } from '../../src-main/core/database/endpoint.js';
 import { forwardCancel } from '../../src-main/core/proxy/cancel-forwarder.js';
+import { SSL_REQUEST, TERMINATE, cancelRequest, message, queryMessage as query } from '../../src-main/core/proxy/wire.js';
 
 const PASSWORDS = { alice: 'alice-Pw-1', md5user: 'md5-Pw-2', pwuser: 'clear-Pw-3', ssl_only: 'ssl-Pw-4' };
-
-/** A frontend message built by hand: type byte, length, payload. */
-function frontendMessage(type: string, payload: Buffer): Buffer {
-  const header = Buffer.alloc(5);
-  header.write(type, 0, 'ascii');
-  header.writeInt32BE(payload.length + 4, 1);
-  return Buffer.concat([header, payload]);
-}
-
-function query(sql: string): Buffer {
-  return frontendMessage('Q', Buffer.from(`${sql}\0`, 'utf8'));
-}
 
 /** Splits raw server bytes into messages and parses each with pg-protocol. */
 function parseAll(bytes: Buffer): BackendMessage[] {
@@ -71,14 +60,14 @@ async function expectUpstreamError(p: Promise<unknown>): Promise<UpstreamError> 
 }
 
 function close(conn: UpstreamConnection): void {
-  conn.socket.end(frontendMessage('X', Buffer.alloc(0)));
+  conn.socket.end(TERMINATE);
 }
 
 describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', (version) => {
   let server: PgServer;
   let noTls: { port: number; close: () => Promise<void> };
 
-  const target = (o: Partial<UpstreamTarget> = {}): UpstreamTarget => ({
+  const target = (o: Partial<DatabaseEndpoint> = {}): DatabaseEndpoint => ({
     host: '127.0.0.1',
     port: server.port,
     sslmode: 'verify-full',
@@ -254,11 +243,7 @@ describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', 
       conn.socket.write(query('SELECT pg_sleep(30)'));
       // Let the backend start sleeping before we cancel it.
       await new Promise((r) => setTimeout(r, 300));
-      const cancel = Buffer.alloc(16);
-      cancel.writeInt32BE(16, 0);
-      cancel.writeInt32BE(80877102, 4);
-      cancel.writeInt32BE(conn.backendKey!.pid, 8);
-      conn.backendKey!.key.copy(cancel, 12);
+      const cancel = cancelRequest(conn.backendKey!.pid, conn.backendKey!.key);
       const started = Date.now();
       await forwardCancel(target({ sslmode }), cancel, { timeoutMs: 5_000 });
       const reply = parseAll(await readUntil(conn.socket, 'Z', 5_000));
@@ -291,8 +276,6 @@ async function fakeServer(onSocket: (s: net.Socket) => void): Promise<{ port: nu
   };
 }
 
-const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
-
 /**
  * Answers SSLRequest with 'N' (as a server with ssl=off does), then relays the
  * plaintext conversation to the real server: authentication stays real.
@@ -315,11 +298,11 @@ function refuseTlsRelay(port: number): Promise<{ port: number; close: () => Prom
 function authRequest(code: number, extra: Buffer = Buffer.alloc(0)): Buffer {
   const payload = Buffer.alloc(4);
   payload.writeInt32BE(code, 0);
-  return frontendMessage('R', Buffer.concat([payload, extra]));
+  return message('R', Buffer.concat([payload, extra]));
 }
 
 describe('connectUpstream against misbehaving servers', () => {
-  const fake = (port: number, o: Partial<UpstreamTarget> = {}): UpstreamTarget => ({
+  const fake = (port: number, o: Partial<DatabaseEndpoint> = {}): DatabaseEndpoint => ({
     host: '127.0.0.1',
     port,
     sslmode: 'require',

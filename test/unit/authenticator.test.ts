@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Authenticator, type AuthSettings } from '../../src-main/core/sync/authenticator.js';
-import { ClientError } from '../../src-main/core/proxy/errors.js';
+import { DirectoryAuthenticator, type AuthSettings } from '../../src-main/core/auth/directory-authenticator.js';
+import { ClientError } from '../../src-main/core/client-errors.js';
 import { isScramVerifier } from '../../src-main/core/sync/scram-verifier.js';
 
 // Unit test of the caching and error mapping only: the directory and the database
@@ -22,6 +22,8 @@ function setup(now = { t: 0 }) {
       if (!u || u.password !== password) throw Object.assign(new Error('bad'), { failure: 'invalid-credentials' });
       return { login: name.toUpperCase(), dn: `uid=${name}`, groups: u.groups };
     },
+    lookup: async () => null,
+    close: async () => undefined,
   };
   const sync = {
     async syncLogin(input: { verifier: string; groups: string[] }) {
@@ -29,6 +31,8 @@ function setup(now = { t: 0 }) {
       calls.verifiers.push(input.verifier);
       return { created: true, granted: input.groups, revoked: [], roles: input.groups };
     },
+    revokeLogin: async () => undefined,
+    close: async () => undefined,
   };
   const settings: AuthSettings = {
     profileId: 'p',
@@ -38,7 +42,7 @@ function setup(now = { t: 0 }) {
     loginCase: 'lower',
     permittedGroups: (g) => g.filter((x) => x.startsWith('heimdall-')),
   };
-  return { auth: new Authenticator(settings, directory, sync, undefined, () => now.t), calls, now };
+  return { auth: new DirectoryAuthenticator(settings, directory, sync, undefined, () => now.t), calls, now };
 }
 
 describe('Authenticator', () => {

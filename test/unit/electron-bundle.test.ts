@@ -5,7 +5,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleMain, type BundleResult } from '../../src-main/electron/bundle-main.js';
-import { channelNames } from '../../src-main/electron/ipc-names.js';
+import { channelNames } from '../../src-main/ipc/channel-names.js';
 import { channels } from '../../src-main/ipc/contract.js';
 import { tempDir } from '../harness/ports.js';
 import { repoRoot } from './electron-stand-in.js';

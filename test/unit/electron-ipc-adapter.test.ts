@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { forwardProxyEvents, registerIpcHandlers, type HandlerMap } from '../../src-main/ipc/ipc-main-adapter.js';
+import { forwardProxyEvents, registerIpcHandlers } from '../../src-main/electron/ipc-adapter.js';
+import type { HandlerMap } from '../../src-main/ipc/handlers/types.js';
 import { channels } from '../../src-main/ipc/contract.js';
 
 // The adapter between Electron's ipcMain and the contract's handlers, with a

@@ -8,7 +8,7 @@ import { channels } from '../../src-main/ipc/contract.js';
 import { silentLogger } from '../../src-main/core/log.js';
 import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import type { SecretStore } from '../../src-main/core/secrets/secret-store.js';
-import type { ProxyDirectory, ProxySync } from '../../src-main/core/proxy/profile-proxy.js';
+import type { DirectoryPort, SyncPort } from '../../src-main/core/auth/directory-authenticator.js';
 import type { Engine } from '../../src-main/electron/desktop-app.js';
 import { acceptsTcp, freePort, tempDir, waitFor } from '../harness/ports.js';
 
@@ -33,12 +33,12 @@ const { startDesktopApp } = await import('../../src-main/electron/desktop-app.js
 const { createElectronStandIn } = await import('./electron-stand-in.js');
 
 // The proxy never authenticates anyone in these tests; these only satisfy its constructor.
-const directory: ProxyDirectory = {
+const directory: DirectoryPort = {
   authenticate: () => Promise.reject(new Error('not used')),
   lookup: () => Promise.resolve(null),
   close: () => Promise.resolve(),
 };
-const sync: ProxySync = {
+const sync: SyncPort = {
   syncLogin: () => Promise.reject(new Error('not used')),
   revokeLogin: () => Promise.resolve(),
   close: () => Promise.resolve(),

@@ -7,7 +7,7 @@ import { watchPowerAndNetwork } from '../../src-main/electron/power.js';
 import { describeRecheck, probeListener, recheckProxies, type RecheckableProxy, type RecheckableService } from '../../src-main/electron/recheck.js';
 import type { ProxyStatus } from '../../src-main/core/proxy/profile-proxy.js';
 import type { Profile } from '../../src-main/core/profiles/schema.js';
-import type { RevalidationReport } from '../../src-main/core/sync/revalidator.js';
+import type { RevalidationReport } from '../../src-main/core/auth/revalidator.js';
 import { freePort } from '../harness/ports.js';
 
 // After sleep or a network change the host re-checks its proxies. powerMonitor

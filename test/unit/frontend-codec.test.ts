@@ -6,22 +6,24 @@ import {
   readPasswordMessage,
   readStartupPacket,
 } from '../../src-main/core/proxy/frontend-codec.js';
-import { ClientError } from '../../src-main/core/proxy/errors.js';
+import { ClientError } from '../../src-main/core/client-errors.js';
+import {
+  CANCEL_REQUEST_CODE,
+  GSSENC_REQUEST,
+  PROTOCOL_3_0,
+  SSL_REQUEST_CODE,
+  cancelRequest,
+  message,
+  passwordMessage,
+  startupMessage,
+  startupPacket,
+} from '../../src-main/core/proxy/wire.js';
+import { packet } from '../harness/pg-wire.js';
 
-function startup(params: [string, string][], code = 196608, extra?: Buffer): Buffer {
-  const body = Buffer.concat([...params.flatMap(([k, v]) => [Buffer.from(`${k}\0${v}\0`)]), Buffer.from([0]), extra ?? Buffer.alloc(0)]);
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(8 + body.length, 0);
-  head.writeUInt32BE(code, 4);
-  return Buffer.concat([head, body]);
-}
+const startup = (params: [string, string][], code = PROTOCOL_3_0): Buffer => startupMessage(params, code);
 
-function lengthOnly(length: number, code = 196608): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeUInt32BE(length >>> 0, 0);
-  b.writeUInt32BE(code, 4);
-  return b;
-}
+/** Eight bytes declaring a length they may not have. */
+const lengthOnly = (length: number, code = PROTOCOL_3_0): Buffer => packet(length, code);
 
 describe('readStartupPacket', () => {
   it('reads a protocol 3.0 startup message with its parameters', () => {
@@ -43,28 +45,21 @@ describe('readStartupPacket', () => {
   });
 
   it('recognises SSLRequest, GSSENCRequest and CancelRequest', () => {
-    expect(readStartupPacket(lengthOnly(8, 80877103))).toMatchObject({ status: 'ok', value: { type: 'ssl' } });
-    expect(readStartupPacket(lengthOnly(8, 80877104))).toMatchObject({ status: 'ok', value: { type: 'gssenc' } });
-    const cancel = Buffer.alloc(16);
-    cancel.writeUInt32BE(16, 0);
-    cancel.writeUInt32BE(80877102, 4);
-    cancel.writeUInt32BE(1234, 8);
+    expect(readStartupPacket(lengthOnly(8, SSL_REQUEST_CODE))).toMatchObject({ status: 'ok', value: { type: 'ssl' } });
+    expect(readStartupPacket(GSSENC_REQUEST)).toMatchObject({ status: 'ok', value: { type: 'gssenc' } });
+    const cancel = cancelRequest(1234, Buffer.alloc(4));
     expect(readStartupPacket(cancel)).toMatchObject({ status: 'ok', value: { type: 'cancel', pid: 1234 } });
   });
 
   it('accepts 3.2 cancel keys up to 256 bytes and refuses odd lengths', () => {
     for (const [keyLen, ok] of [[4, true], [32, true], [256, true], [3, false], [257, false]] as const) {
-      const b = Buffer.alloc(12 + keyLen);
-      b.writeUInt32BE(12 + keyLen, 0);
-      b.writeUInt32BE(80877102, 4);
+      const b = startupPacket(CANCEL_REQUEST_CODE, Buffer.alloc(4 + keyLen));
       expect(readStartupPacket(b).status).toBe(ok ? 'ok' : 'invalid');
     }
   });
 
   it('refuses an SSLRequest with a body', () => {
-    const b = Buffer.alloc(12);
-    b.writeUInt32BE(12, 0);
-    b.writeUInt32BE(80877103, 4);
+    const b = startupPacket(SSL_REQUEST_CODE, Buffer.alloc(4));
     expect(readStartupPacket(b)).toEqual({ status: 'invalid', error: null });
   });
 
@@ -101,13 +96,7 @@ describe('readStartupPacket', () => {
 });
 
 describe('readPasswordMessage', () => {
-  const pw = (s: string) => {
-    const body = Buffer.from(`${s}\0`);
-    const h = Buffer.alloc(5);
-    h.write('p');
-    h.writeUInt32BE(body.length + 4, 1);
-    return Buffer.concat([h, body]);
-  };
+  const pw = passwordMessage;
 
   it('reads a password, including an empty one', () => {
     expect(readPasswordMessage(pw('s3cret'))).toEqual({ status: 'ok', value: 's3cret', consumed: 12 });
@@ -121,7 +110,7 @@ describe('readPasswordMessage', () => {
     const noNul = pw('abc');
     noNul[noNul.length - 1] = 0x41;
     const inner = pw('a\0b');
-    for (const b of [big, noNul, inner, Buffer.from('Q\0\0\0\x05x')]) {
+    for (const b of [big, noNul, inner, message('Q', Buffer.from('x'))]) {
       const r = readPasswordMessage(b);
       expect(r.status).toBe('invalid');
       if (r.status === 'invalid') expect(r.error?.sqlstate).toBe('08P01');

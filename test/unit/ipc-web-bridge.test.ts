@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RENDERER_CSP_HEADER } from '../../src-main/electron/csp.js';
+import { RENDERER_CSP_HEADER } from '../../src-main/ipc/renderer-csp.js';
 import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ScramClient, ScramError, scramKeyCacheKey, type ScramKeyCache } from '../../src-main/core/sync/scram-client.js';
-import { md5PasswordResponse } from '../../src-main/core/proxy/md5-password.js';
+import { ScramClient, ScramError, scramKeyCacheKey, type ScramKeyCache } from '../../src-main/core/proxy/upstream/scram-client.js';
+import { md5PasswordResponse } from '../../src-main/core/proxy/upstream/md5-password.js';
 
 // RFC 7677 section 3 example exchange.
 const RFC = {

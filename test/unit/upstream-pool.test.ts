@@ -1,23 +1,17 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { planReset, ResetReader } from '../../src-main/core/proxy/upstream-reset.js';
-import { UpstreamPool } from '../../src-main/core/proxy/upstream-pool.js';
+import { planReset, ResetReader } from '../../src-main/core/proxy/upstream/reset.js';
+import { UpstreamPool } from '../../src-main/core/proxy/upstream/pool.js';
 import { relay } from '../../src-main/core/proxy/relay.js';
-import type { UpstreamConnection, UpstreamLogin } from '../../src-main/core/proxy/upstream.js';
-import { ScramKeyStore } from '../../src-main/core/sync/scram-key-cache.js';
+import type { UpstreamConnection, UpstreamLogin } from '../../src-main/core/proxy/upstream/connection.js';
+import { ScramKeyStore } from '../../src-main/core/proxy/upstream/scram-key-cache.js';
+import { TERMINATE, message } from '../../src-main/core/proxy/wire.js';
 
 /** A backend message: type, int32 length, body. */
-function msg(type: string, body: string | Buffer = ''): Buffer {
-  const b = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
-  const head = Buffer.alloc(5);
-  head.write(type, 0, 'latin1');
-  head.writeInt32BE(b.length + 4, 1);
-  return Buffer.concat([head, b]);
-}
+const msg = (type: string, body: string | Buffer = ''): Buffer => message(type, typeof body === 'string' ? Buffer.from(body, 'latin1') : body);
 
 const ready = (status: string) => msg('Z', status);
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 describe('reset of a kept server connection (upstream-reset)', () => {
   const plan = planReset('DISCARD ALL', 'a1b2c3');

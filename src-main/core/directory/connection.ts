@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError, StrongAuthRequiredError, ConfidentialityRequiredError } from 'ldapts';
 import type { Logger } from '../log.js';
 import type { DirectoryConfig } from '../profiles/schema.js';
+import { isUnreachable } from '../net-errors.js';
 import { DirectoryError } from './errors.js';
 
 /** Host and port from a profile URL (already validated by the schema). */
@@ -82,7 +83,7 @@ export function classifyError(e: unknown, config: DirectoryConfig, what: string)
   if (e instanceof ResultCodeError) {
     return new DirectoryError('failed', `directory error during ${what}: ${message} (LDAP result ${e.code})`, { cause: e });
   }
-  if (typeof code === 'string' && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE'].includes(code)) {
+  if (isUnreachable(code)) {
     return new DirectoryError('unreachable', `cannot reach the directory at ${config.url} (${code})`, { cause: e });
   }
   if (/^Connection timeout/.test(message)) {

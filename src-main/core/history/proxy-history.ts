@@ -1,5 +1,5 @@
 import type { ConnectionEvent, HistorySink } from '../proxy/profile-proxy.js';
-import type { SessionInfo } from '../proxy/session.js';
+import type { SessionInfo } from '../proxy/session-recorder.js';
 import type { HistoryStore } from './history-store.js';
 
 /**

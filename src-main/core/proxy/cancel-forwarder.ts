@@ -1,21 +1,8 @@
 import net from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
-import type { UpstreamTarget } from './upstream.js';
-import { negotiateTls } from './upstream-tls.js';
-
-const CANCEL_REQUEST_CODE = 80877102;
-/** Header (8) plus a 4–256 byte key (protocol 3.2 allows longer keys than 3.0's 4 bytes). */
-const MIN_LENGTH = 16;
-const MAX_LENGTH = 8 + 4 + 256;
-
-export function isCancelRequest(request: Buffer): boolean {
-  return (
-    request.length >= MIN_LENGTH &&
-    request.length <= MAX_LENGTH &&
-    request.readUInt32BE(0) === request.length &&
-    request.readUInt32BE(4) === CANCEL_REQUEST_CODE
-  );
-}
+import { addressOf, type DatabaseEndpoint } from '../database/endpoint.js';
+import { negotiateTls } from './upstream/tls.js';
+import { isCancelRequest } from './wire.js';
 
 /**
  * Passes a client's CancelRequest to the server as-is, over TLS when the
@@ -24,7 +11,7 @@ export function isCancelRequest(request: Buffer): boolean {
  * after timeoutMs.
  */
 export async function forwardCancel(
-  target: UpstreamTarget,
+  target: DatabaseEndpoint,
   request: Buffer,
   options: { timeoutMs?: number; logger?: Logger } = {},
 ): Promise<void> {
@@ -62,7 +49,7 @@ export async function forwardCancel(
   try {
     await Promise.race([sending, deadline]);
   } catch (e) {
-    logger.debug({ upstream: `${target.host}:${target.port}`, err: (e as Error).message }, 'could not forward CancelRequest');
+    logger.debug({ upstream: addressOf(target), err: (e as Error).message }, 'could not forward CancelRequest');
   } finally {
     clearTimeout(timer);
     for (const s of sockets) s.destroy();

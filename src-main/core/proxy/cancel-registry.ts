@@ -1,3 +1,5 @@
+import { cancelTarget } from './wire.js';
+
 /**
  * Which upstream a CancelRequest belongs to. Keys are the server's own
  * BackendKeyData (passed to the client unchanged), so a cancel only needs
@@ -20,8 +22,8 @@ export class CancelRegistry<T> {
 
   /** Looks up a raw CancelRequest packet (length, code, pid, secret key). */
   find(packet: Buffer): T | undefined {
-    if (packet.length < 16) return undefined;
-    return this.byKey.get(CancelRegistry.key(packet.readUInt32BE(8), packet.subarray(12)));
+    const named = cancelTarget(packet);
+    return named && this.byKey.get(CancelRegistry.key(named.pid, named.key));
   }
 
   get size(): number {

@@ -1,22 +1,23 @@
-import { ClientError, SqlState } from './errors.js';
+import { ClientError, SqlState } from '../client-errors.js';
+import {
+  CANCEL_REQUEST_CODE,
+  GSSENC_REQUEST_CODE,
+  MAX_CANCEL_LENGTH,
+  MIN_CANCEL_LENGTH,
+  SSL_REQUEST_CODE,
+  cstring,
+  message,
+} from './wire.js';
 
 /**
  * Client → proxy messages before authentication, framed by hand: pg-protocol's
  * Parser only reads server messages. Every reader is a pure function of bytes.
  */
 
-export const SSL_REQUEST_CODE = 80877103;
-export const GSSENC_REQUEST_CODE = 80877104;
-export const CANCEL_REQUEST_CODE = 80877102;
-export const PROTOCOL_3_0 = 3 << 16;
-
 export const MIN_STARTUP_LENGTH = 8;
 export const MAX_STARTUP_LENGTH = 10_000;
 /** PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH. */
 export const MAX_PASSWORD_MESSAGE_LENGTH = 65_535;
-/** Protocol 3.2 allows cancel keys of 4 to 256 bytes. */
-const MIN_CANCEL_LENGTH = 12 + 4;
-const MAX_CANCEL_LENGTH = 12 + 256;
 const MAX_PARAMETERS = 64;
 
 export type StartupPacket =
@@ -24,6 +25,9 @@ export type StartupPacket =
   | { type: 'gssenc' }
   | { type: 'cancel'; pid: number; raw: Buffer }
   | { type: 'startup'; major: number; minor: number; params: Record<string, string>; protocolOptions: string[] };
+
+/** A StartupMessage: the version the client asked for, its parameters, and the _pq_. options we do not speak. */
+export type ClientStartup = Extract<StartupPacket, { type: 'startup' }>;
 
 export type ReadResult<T> =
   | { status: 'incomplete' }
@@ -120,12 +124,12 @@ export function readPasswordMessage(buf: Buffer): ReadResult<string> {
 
 // ---- proxy → client messages ----
 
+const AUTH_CLEARTEXT_PASSWORD = 3;
+
 export function authenticationCleartextPassword(): Buffer {
-  const b = Buffer.alloc(9);
-  b.write('R', 0, 'latin1');
-  b.writeUInt32BE(8, 1);
-  b.writeUInt32BE(3, 5);
-  return b;
+  const body = Buffer.alloc(4);
+  body.writeUInt32BE(AUTH_CLEARTEXT_PASSWORD, 0);
+  return message('R', body);
 }
 
 export function errorResponse(error: ClientError): Buffer {
@@ -142,21 +146,13 @@ export function errorResponse(error: ClientError): Buffer {
   field('D', error.detail);
   field('H', error.hint);
   parts.push(Buffer.alloc(1));
-  const body = Buffer.concat(parts);
-  const header = Buffer.alloc(5);
-  header.write('E', 0, 'latin1');
-  header.writeUInt32BE(body.length + 4, 1);
-  return Buffer.concat([header, body]);
+  return message('E', Buffer.concat(parts));
 }
 
 /** NegotiateProtocolVersion ('v'): we speak 3.0 and list the options we did not recognise. */
 export function negotiateProtocolVersion(newestMinor: number, unrecognised: string[]): Buffer {
-  const names = unrecognised.map((n) => Buffer.concat([Buffer.from(n, 'utf8'), Buffer.alloc(1)]));
-  const body = Buffer.concat([Buffer.alloc(8), ...names]);
+  const body = Buffer.concat([Buffer.alloc(8), ...unrecognised.map(cstring)]);
   body.writeUInt32BE(newestMinor, 0);
   body.writeUInt32BE(unrecognised.length, 4);
-  const header = Buffer.alloc(5);
-  header.write('v', 0, 'latin1');
-  header.writeUInt32BE(body.length + 4, 1);
-  return Buffer.concat([header, body]);
+  return message('v', body);
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { ClientError } from './errors.js';
+import type { ClientError } from '../client-errors.js';
 import type { ReadResult } from './frontend-codec.js';
 
 /** Raised when the client sent something we must refuse; error null means close silently. */

@@ -1,48 +1,34 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type tls from 'node:tls';
+import type { AuthCounters, Authenticator } from '../auth/authenticator.js';
+import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
+import { ClientError, SqlState } from '../client-errors.js';
+import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
-import { Authenticator, type AuthCounters, type DirectoryPort, type SyncPort } from '../sync/authenticator.js';
-import { Revalidator, type RevalidationReport } from '../sync/revalidator.js';
-import { permittedGroups } from '../directory/permitted.js';
-import { CancelRegistry } from './cancel-registry.js';
 import { forwardCancel } from './cancel-forwarder.js';
-import { ClientError, SqlState } from './errors.js';
+import { CancelRegistry } from './cancel-registry.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
 import { describePortOwner } from './port-owner.js';
-import { ClientSession, type SessionHost, type SessionInfo, type SessionOutcome } from './session.js';
-import { connectUpstream, type UpstreamConnection, type UpstreamLogin, type UpstreamTarget } from './upstream.js';
-import { UpstreamPool } from './upstream-pool.js';
-import { ScramKeyStore } from '../sync/scram-key-cache.js';
+import { ClientSession, type SessionHost } from './session.js';
+import { SessionRecorder, type ConnectionEvent, type HistorySink, type SessionClosedEvent, type SessionTally } from './session-recorder.js';
+import { connectUpstream, type UpstreamConnection, type UpstreamLogin } from './upstream/connect.js';
+import { UpstreamPool } from './upstream/pool.js';
+import { ScramKeyStore } from './upstream/scram-key-cache.js';
 
-export interface ProxyDirectory extends DirectoryPort {
-  lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
-  close(): Promise<void>;
-}
+export type { ConnectionEvent, HistorySink, SessionClosedEvent } from './session-recorder.js';
 
-export interface ProxySync extends SyncPort {
-  revokeLogin(login: string, reason: string): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-/** One finished authentication, for history and live status. */
-export interface ConnectionEvent {
-  profileId: string;
-  session: SessionInfo;
-  outcome: SessionOutcome;
-  sqlstate: string | null;
-  message: string | null;
-}
-
-export interface HistorySink {
-  recordAttempt(event: ConnectionEvent): number | null;
-  recordClose(rowId: number, session: SessionInfo, endedAt: number): void;
+/** What a ProfileProxy tells its host, typed like ProxyService's events. */
+export interface ProfileProxyEvents {
+  status: [ProxyStatus];
+  connection: [ConnectionEvent];
+  closed: [SessionClosedEvent];
 }
 
 export interface ProfileProxyDeps {
-  directory: ProxyDirectory;
-  sync: ProxySync;
+  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode. The proxy owns it from here (closes it on stop). */
+  authenticator: Authenticator;
   logger: Logger;
   history?: HistorySink;
   /** Where the generated local TLS certificate lives (when the profile enables local TLS). */
@@ -71,7 +57,7 @@ export interface ProxyStatus {
   error: string | null;
   activeConnections: number;
   sessions: ActiveSession[];
-  counters: AuthCounters & { accepted: number; succeeded: number; denied: number; failed: number };
+  counters: AuthCounters & SessionTally;
 }
 
 /** Raised when a profile's local port cannot be used. Never silently moves to another port. */
@@ -86,25 +72,24 @@ export class ListenError extends Error {
 }
 
 /**
- * The proxy for one profile: a loopback listener, its sessions, the
- * authenticator (directory + sync + cache), cancel routing and revalidation.
+ * The proxy for one profile: a loopback listener, its sessions, cancel
+ * routing, kept server connections and revalidation, around an Authenticator.
  */
-export class ProfileProxy extends EventEmitter {
+export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
   readonly authenticator: Authenticator;
   /** Server connections kept between clients of the same login (profile.pool). */
   readonly pool: UpstreamPool;
   private readonly scramKeys: ScramKeyStore;
   private readonly server: net.Server;
   private readonly sessions = new Set<ClientSession>();
-  private readonly cancels = new CancelRegistry<UpstreamTarget>();
+  private readonly cancels = new CancelRegistry<DatabaseEndpoint>();
   private readonly revalidator: Revalidator;
-  private readonly target: UpstreamTarget;
-  private readonly historyRows = new Map<number, number>();
+  private readonly target: DatabaseEndpoint;
+  private readonly recorder: SessionRecorder;
   private readonly host: SessionHost;
   private tlsContext: tls.SecureContext | null = null;
   private state: ProxyState = 'stopped';
   private lastError: string | null = null;
-  private readonly tally = { accepted: 0, succeeded: 0, denied: 0, failed: 0 };
   private readonly maxAwaitingStartup: number;
 
   constructor(
@@ -112,32 +97,21 @@ export class ProfileProxy extends EventEmitter {
     private readonly deps: ProfileProxyDeps,
   ) {
     super();
-    const db = profile.database;
-    this.target = {
-      host: db.host,
-      port: db.port,
-      sslmode: db.sslmode,
-      ...(db.caFile ? { caFile: db.caFile } : {}),
-      connectTimeoutMs: db.connectTimeoutMs,
-    };
-    const permitted = (groups: string[]) => permittedGroups(groups, profile.directory);
-    this.authenticator = new Authenticator(
-      {
-        profileId: profile.id,
-        cacheTtlMs: profile.cache.ttlSeconds * 1000,
-        negativeTtlMs: profile.cache.negativeTtlSeconds * 1000,
-        passwordValidForSeconds: profile.cache.passwordValidForSeconds,
-        loginCase: profile.loginCase,
-        permittedGroups: permitted,
+    this.target = databaseEndpoint(profile.database);
+    this.authenticator = deps.authenticator;
+    this.recorder = new SessionRecorder(profile.id, deps.history, {
+      connection: (event) => {
+        this.emit('connection', event);
+        this.emitStatus();
       },
-      deps.directory,
-      deps.sync,
-      deps.logger,
-    );
+      closed: (event) => {
+        this.emit('closed', event);
+        this.emitStatus();
+      },
+    });
     this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
       activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
-      lookup: (login) => deps.directory.lookup(login),
-      permittedGroups: permitted,
+      recheck: (login) => this.authenticator.recheck(login),
       revoke: (login, reason) => this.revokeLogin(login, reason),
       logger: deps.logger,
     });
@@ -230,7 +204,7 @@ export class ProfileProxy extends EventEmitter {
     for (const s of this.sessions) s.destroy();
     this.pool.close();
     await closed;
-    await Promise.allSettled([this.deps.directory.close(), this.deps.sync.close()]);
+    await this.authenticator.close().catch(() => undefined);
     this.state = 'stopped';
     this.emitStatus();
   }
@@ -265,7 +239,7 @@ export class ProfileProxy extends EventEmitter {
       error: this.lastError,
       activeConnections: sessions.length,
       sessions,
-      counters: { ...this.authenticator.counters, ...this.tally },
+      counters: { ...this.authenticator.counters, ...this.recorder.tally },
     };
   }
 
@@ -283,7 +257,7 @@ export class ProfileProxy extends EventEmitter {
     });
     const affected = [...this.sessions].filter((s) => s.info.login === login);
     for (const s of affected) s.prepareRevoke(error);
-    await this.deps.sync.revokeLogin(login, reason);
+    await this.authenticator.revoke(login, reason);
     for (const s of affected) s.revoke(error);
   }
 
@@ -295,7 +269,7 @@ export class ProfileProxy extends EventEmitter {
   }
 
   private accept(socket: net.Socket): void {
-    this.tally.accepted++;
+    this.recorder.accepted();
     this.evictIdleIfCrowded();
     const session = new ClientSession(socket, this.host);
     this.sessions.add(session);
@@ -346,31 +320,10 @@ export class ProfileProxy extends EventEmitter {
         for (const s of this.sessions) if (!s.awaitingStartup) clients++;
         return clients > this.profile.listen.maxClients;
       },
-      recorded: (info, outcome, error) => {
-        if (outcome === 'success') this.tally.succeeded++;
-        else if (outcome === 'denied') this.tally.denied++;
-        else this.tally.failed++;
-        const event: ConnectionEvent = {
-          profileId: this.profile.id,
-          session: { ...info },
-          outcome,
-          sqlstate: error?.sqlstate ?? null,
-          message: error?.message ?? null,
-        };
-        const row = this.deps.history?.recordAttempt(event);
-        if (row != null) this.historyRows.set(info.id, row);
-        this.emit('connection', event);
-        this.emitStatus();
-      },
+      recorded: (info, outcome, error) => this.recorder.recorded(info, outcome, error),
       closed: (info) => {
         for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
-        const row = this.historyRows.get(info.id);
-        if (row !== undefined) {
-          this.historyRows.delete(info.id);
-          this.deps.history?.recordClose(row, info, Date.now());
-        }
-        this.emit('closed', { profileId: this.profile.id, session: { ...info } });
-        this.emitStatus();
+        this.recorder.closed(info);
       },
     };
   }

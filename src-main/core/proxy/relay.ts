@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { TERMINATE, endsWithTerminate } from './wire.js';
 
 export interface RelayResult {
   bytesFromClient: number;
@@ -16,18 +17,11 @@ export interface RelayOptions {
   keepUpstreamOnTerminate?: boolean;
 }
 
-/** The client's Terminate message: 'X', length 4. */
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 /** A Terminate not followed by EOF within this time was not the client's goodbye after all. */
 const TERMINATE_HOLD_MS = 5000;
 
 /** A chunk this large is part of bulk output (a TLS record is at most 16 KB). */
 const BULK_CHUNK = 4096;
-
-function endsWithTerminate(chunk: Buffer): boolean {
-  const n = chunk.length;
-  return n >= 5 && chunk[n - 5] === 0x58 && chunk[n - 4] === 0 && chunk[n - 3] === 0 && chunk[n - 2] === 0 && chunk[n - 1] === 4;
-}
 
 export interface RelayHandle {
   /** The message to send if the server closes from now on (e.g. while access is being revoked). */
@@ -73,8 +67,8 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
       heldTerminate = true;
       holdTimer = setTimeout(releaseHeld, TERMINATE_HOLD_MS);
       holdTimer.unref();
-      if (c.length === 5) return;
-      c = c.subarray(0, c.length - 5);
+      if (c.length === TERMINATE.length) return;
+      c = c.subarray(0, c.length - TERMINATE.length);
     }
     if (!upstream.write(c)) client.pause();
   };

@@ -11,3 +11,4 @@ export { KeychainSecretStore, type KeychainSecretStoreOptions, type KeytarApi } 
 export { LayeredSecretStore } from './layered-store.js';
 export { MemorySecretStore } from './memory-store.js';
 export { createSecretStore } from './create-store.js';
+export { SECRET_WHAT, missingSecretMessage, unreadableSecretMessage } from './secret-text.js';

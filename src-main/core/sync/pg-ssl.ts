@@ -1,5 +1,5 @@
 import type tls from 'node:tls';
-import { CaFileError, certificateChecks } from '../database-tls.js';
+import { CaFileError, certificateChecks } from '../database/tls.js';
 import type { SslMode } from '../profiles/schema.js';
 
 /**

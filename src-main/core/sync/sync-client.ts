@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { SslMode } from '../profiles/schema.js';
+import { isUnreachable } from '../net-errors.js';
 import { pgSslConfig } from './pg-ssl.js';
 
 /** Where the sync functions live and the account that may call them. */
@@ -53,9 +54,6 @@ interface SyncLoginRow {
 
 /** Server-side cap on one call: sync_login may wait for a concurrent sync of the same login. */
 const STATEMENT_TIMEOUT_MS = 30_000;
-
-/** Node errors that mean "no server there, or not answering". */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
 
 type Phase = 'connect' | 'query';
 
@@ -219,7 +217,7 @@ export class SyncClient {
           return new SyncError('failed', `role sync on ${at} failed: ${message}`, opts);
       }
     }
-    if (code && UNREACHABLE_CODES.has(code)) {
+    if (isUnreachable(code)) {
       return new SyncError('unreachable', `cannot reach database ${at}: ${message}`, { cause: e });
     }
     if (phase === 'connect' && /timeout|terminated|ended unexpectedly/i.test(message)) {

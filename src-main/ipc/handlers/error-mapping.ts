@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ZodError } from 'zod';
+import { DatabaseConfigError } from '../../core/database/connect.js';
 import { DirectoryError } from '../../core/directory/errors.js';
 import { ConfigLoadError } from '../../core/profiles/store.js';
 import { toFieldErrors } from '../../core/profiles/schema.js';
@@ -7,11 +8,10 @@ import { ListenError } from '../../core/proxy/profile-proxy.js';
 import { SecretStoreError } from '../../core/secrets/secret-store.js';
 import { StartError } from '../../core/service.js';
 import { SyncError } from '../../core/sync/sync-client.js';
+import { isUnreachable } from '../../core/net-errors.js';
 import type { IpcError } from '../contract.js';
 import { HandlerError } from './handler-error.js';
-
-/** Node socket errors that mean "nothing answered there". */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET']);
+import { SECRET_FIELD } from './profile-access.js';
 
 /**
  * Turns whatever a handler threw into an error the UI can show: the most
@@ -28,6 +28,7 @@ export function toIpcError(e: unknown, channel: string): IpcError {
     return { code, message: e.message, detail: e.code };
   }
   if (e instanceof ListenError) return listenError(e.message, e.code);
+  if (e instanceof DatabaseConfigError) return { code: 'invalid', message: e.message, fields: [{ path: e.field, message: e.message }] };
   if (e instanceof StartError) return startError(e);
   if (e instanceof DirectoryError) return directoryError(e);
   if (e instanceof SyncError) return syncError(e);
@@ -39,7 +40,7 @@ export function toIpcError(e: unknown, channel: string): IpcError {
   }
   if (e instanceof pg.DatabaseError) return databaseError(e);
   const errno = (e as { code?: unknown } | null)?.code;
-  if (typeof errno === 'string' && UNREACHABLE.has(errno)) {
+  if (typeof errno === 'string' && isUnreachable(errno)) {
     return { code: 'unavailable', message: `could not connect (${errno}): check the host, port and network`, detail: errno };
   }
   const text = e instanceof Error ? e.message : String(e);
@@ -56,16 +57,22 @@ export function listenError(message: string, code: string): IpcError {
   return { code: 'failed', message, detail: code, fields: [{ path: 'listen.port', message }] };
 }
 
-/** ProxyService wraps its failures in StartError (message only): recognise the ones the user fixes in a field. */
+/** A proxy that could not start: the failures the user fixes in a field point at it. */
 function startError(e: StartError): IpcError {
-  if (/already in use/.test(e.message)) return listenError(e.message, 'EADDRINUSE');
-  const missing = /has no (directory service-account|sync-account) password/.exec(e.message);
-  if (missing) {
-    const path = missing[1] === 'sync-account' ? 'secrets.sync' : 'secrets.ldapBind';
-    return { code: 'invalid', message: e.message, fields: [{ path, message: 'not set: type it here and save' }] };
+  switch (e.reason) {
+    case 'port-in-use':
+      return listenError(e.message, 'EADDRINUSE');
+    case 'secret-missing':
+      return {
+        code: 'invalid',
+        message: e.message,
+        fields: [{ path: SECRET_FIELD[e.secret ?? 'ldap-bind'], message: 'not set: type it here and save' }],
+      };
+    case 'secret-unreadable':
+      return { code: 'unavailable', message: e.message };
+    default:
+      return { code: 'failed', message: e.message };
   }
-  if (/cannot read the .* password/.test(e.message)) return { code: 'unavailable', message: e.message };
-  return { code: 'failed', message: e.message };
 }
 
 function directoryError(e: DirectoryError): IpcError {

@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import type { HandlerMap } from '../ipc-main-adapter.js';
+import type { HandlerMap } from './types.js';
 import { appHandlers } from './app.js';
 import { clientHandlers } from './clients.js';
 import { diagnosticsHandlers } from './diagnostics.js';
@@ -14,7 +14,7 @@ export type { HandlerMap };
 
 /**
  * Every channel of the contract, served over the engine in `ctx`. The same
- * map backs Electron's IPC (ipc-main-adapter) and the web bridge used by
+ * map backs Electron's IPC (electron/ipc-adapter.ts) and the web bridge used by
  * browser tests. Handlers validate their input and never throw.
  */
 export function createHandlers(ctx: AppContext): HandlerMap {

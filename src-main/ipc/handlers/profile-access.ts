@@ -1,6 +1,7 @@
 import type { Config, FieldError, Profile } from '../../core/profiles/schema.js';
 import { ConfigLoadError } from '../../core/profiles/store.js';
 import type { SecretStore } from '../../core/secrets/secret-store.js';
+import { SECRET_WHAT } from '../../core/secrets/secret-text.js';
 import type { AppContext } from '../app-context.js';
 import { HandlerError, notFound } from './handler-error.js';
 
@@ -23,8 +24,8 @@ export function storeErrors(fields: FieldError[]): HandlerError {
   return new HandlerError({ code: 'invalid', message: 'the profile was not saved: fix the highlighted fields', fields });
 }
 
-const SECRET_FIELD = { 'ldap-bind': 'secrets.ldapBind', sync: 'secrets.sync' } as const;
-const SECRET_WHAT = { 'ldap-bind': 'directory service-account password', sync: 'sync-account password' } as const;
+/** The editor field where each secret is typed (error paths point at it). */
+export const SECRET_FIELD = { 'ldap-bind': 'secrets.ldapBind', sync: 'secrets.sync' } as const;
 
 /**
  * A stored secret, or an 'invalid' error on the field where the user types it.

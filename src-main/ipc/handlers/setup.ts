@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AppContext } from '../app-context.js';
 import { buildScramVerifier } from '../../core/sync/scram-verifier.js';
 import { HandlerError } from './handler-error.js';
-import { connectPg, describeConnectFailure } from './pg-connect.js';
+import { DatabaseConfigError, connectPg, describeConnectFailure } from '../../core/database/connect.js';
 import { findProfile } from './profile-access.js';
 import { applySaved } from './apply-outcome.js';
 import { defineHandler } from './result.js';
@@ -92,7 +92,7 @@ async function adminConnection(profile: Profile, adminUser: string, adminPasswor
   try {
     return await connectPg(db, adminUser, adminPassword, 'rolecall-setup');
   } catch (e) {
-    if (e instanceof HandlerError) throw e;
+    if (e instanceof DatabaseConfigError) throw e;
     const code = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
     const message = describeConnectFailure(e, `the administrator "${adminUser}"`, `${db.host}:${db.port}/${db.database}`);
     const kind = e instanceof pg.DatabaseError ? (code === '3D000' ? 'invalid' : 'refused') : 'unavailable';

@@ -4,9 +4,8 @@ import { silentLogger } from '../log.js';
 export interface RevalidatorDeps {
   /** Logins that have open sessions right now. */
   activeLogins(): string[];
-  /** Service-account lookup: the user's groups, or null when the account is gone or disabled. */
-  lookup(login: string): Promise<{ groups: string[] } | null>;
-  permittedGroups(groups: string[]): string[];
+  /** Why the login must lose access now, or null when it keeps it; throws when it cannot tell (Authenticator.recheck). */
+  recheck(login: string): Promise<string | null>;
   /** Revoke in the database and close the login's sessions. */
   revoke(login: string, reason: string): Promise<void>;
   logger?: Logger;
@@ -56,20 +55,14 @@ export class Revalidator {
     const report: RevalidationReport = { checked: 0, revoked: [], failed: [] };
     for (const login of new Set(this.deps.activeLogins())) {
       report.checked++;
-      let user: { groups: string[] } | null;
+      let reason: string | null;
       try {
-        user = await this.deps.lookup(login);
+        reason = await this.deps.recheck(login);
       } catch (e) {
         report.failed.push(login);
         this.logger.warn({ login, error: e instanceof Error ? e.message : String(e) }, 'revalidation lookup failed; sessions kept');
         continue;
       }
-      const reason =
-        user === null
-          ? 'the directory account no longer exists or is disabled'
-          : this.deps.permittedGroups(user.groups).length === 0
-            ? 'the account is no longer in any permitted directory group'
-            : null;
       if (!reason) continue;
       try {
         await this.deps.revoke(login, reason);

@@ -1,11 +1,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { CaFileError, certificateChecks } from '../database-tls.js';
-import { UpstreamError } from './upstream-error.js';
-import type { UpstreamTarget } from './upstream.js';
-
-/** SSLRequest: length 8, code 1234.5679. */
-export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+import { CaFileError, certificateChecks } from '../../database/tls.js';
+import { UpstreamError } from './error.js';
+import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
+import { SSL_REQUEST } from '../wire.js';
 
 const ANSWER_TLS = 0x53; // 'S'
 const ANSWER_PLAIN = 0x4e; // 'N'
@@ -21,10 +19,6 @@ const UNTRUSTED_CODES = new Set([
   'CERT_UNTRUSTED',
 ]);
 
-function where(target: UpstreamTarget): string {
-  return `${target.host}:${target.port}`;
-}
-
 /**
  * Without a secureContext, tls.connect builds a new one (an OpenSSL SSL_CTX)
  * for every connection, and each open connection keeps its own: ~18 KB per
@@ -38,7 +32,7 @@ function sharedDefaultContext(): tls.SecureContext {
 }
 
 /** tls.connect options for the sslmode: what is verified, and against which CA. */
-export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
+export function tlsOptionsFor(target: DatabaseEndpoint): tls.ConnectionOptions {
   // SNI only takes DNS names; for an IP the identity check still covers IP SANs.
   const sni: tls.ConnectionOptions = net.isIP(target.host) === 0 ? { servername: target.host } : {};
   try {
@@ -50,7 +44,7 @@ export function tlsOptionsFor(target: UpstreamTarget): tls.ConnectionOptions {
   }
 }
 
-function describeTlsFailure(target: UpstreamTarget, error: Error & { code?: string }): string {
+function describeTlsFailure(target: DatabaseEndpoint, error: Error & { code?: string }): string {
   const code = error.code ?? '';
   const trustedBy = target.caFile !== undefined ? `the CA in ${target.caFile}` : "a CA in this system's trust store";
   if (UNTRUSTED_CODES.has(code)) {
@@ -72,7 +66,7 @@ function describeTlsFailure(target: UpstreamTarget, error: Error & { code?: stri
 }
 
 /** Waits for the one-byte answer to SSLRequest. Resolves with everything that arrived in the first chunk. */
-function readSslAnswer(socket: net.Socket, target: UpstreamTarget): Promise<Buffer> {
+function readSslAnswer(socket: net.Socket, target: DatabaseEndpoint): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       socket.off('data', onData);
@@ -97,7 +91,7 @@ function readSslAnswer(socket: net.Socket, target: UpstreamTarget): Promise<Buff
   });
 }
 
-function handshake(socket: net.Socket, target: UpstreamTarget, onTlsSocket?: (s: tls.TLSSocket) => void): Promise<tls.TLSSocket> {
+function handshake(socket: net.Socket, target: DatabaseEndpoint, onTlsSocket?: (s: tls.TLSSocket) => void): Promise<tls.TLSSocket> {
   const options = tlsOptionsFor(target);
   return new Promise((resolve, reject) => {
     const secure = tls.connect({ ...options, socket });
@@ -134,7 +128,7 @@ function handshake(socket: net.Socket, target: UpstreamTarget, onTlsSocket?: (s:
  */
 export async function negotiateTls(
   socket: net.Socket,
-  target: UpstreamTarget,
+  target: DatabaseEndpoint,
   onTlsSocket?: (s: tls.TLSSocket) => void,
 ): Promise<net.Socket | tls.TLSSocket> {
   // Read the CA before talking to the server: a bad caFile is a local mistake.

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
-import type { SslMode } from './profiles/schema.js';
+import type { SslMode } from '../profiles/schema.js';
 
 /** The profile's CA file could not be used; each caller words it in its own error type. */
 export class CaFileError extends Error {

@@ -1,7 +1,9 @@
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
 import type { ConnectionEvent, ProxyStatus } from '../core/proxy/profile-proxy.js';
-import { channels, type Channel, type IpcResult, type Responses } from './contract.js';
-import { eventChannel, invokeChannel } from '../electron/ipc-names.js';
+import { eventChannel, invokeChannel } from '../ipc/channel-names.js';
+import { channels, type Channel, type IpcResult } from '../ipc/contract.js';
+import type { ProxyEventSource } from '../ipc/event-source.js';
+import type { HandlerMap } from '../ipc/handlers/types.js';
 
 /**
  * Serves the contract's handlers on Electron's ipcMain and pushes the engine's
@@ -9,9 +11,6 @@ import { eventChannel, invokeChannel } from '../electron/ipc-names.js';
  * the work; this file only moves calls and answers, and refuses callers that
  * are not the app's own page.
  */
-
-/** One handler per channel, as createHandlers(ctx) builds them: raw input in, a typed result out, never a throw. */
-export type HandlerMap = { [C in Channel]: (raw: unknown) => Promise<IpcResult<Responses[C]>> };
 
 export interface IpcAdapterOptions {
   /** True for the URL of the app's own renderer page; every other frame is refused. */
@@ -57,14 +56,6 @@ function senderUrl(event: IpcMainInvokeEvent): string | null {
   } catch {
     return null;
   }
-}
-
-/** What the adapter needs from ProxyService: its two events. */
-export interface ProxyEventSource {
-  on(event: 'status', listener: (status: ProxyStatus) => void): unknown;
-  on(event: 'connection', listener: (event: ConnectionEvent) => void): unknown;
-  off(event: 'status', listener: (status: ProxyStatus) => void): unknown;
-  off(event: 'connection', listener: (event: ConnectionEvent) => void): unknown;
 }
 
 /** The window's webContents, or null while there is no window. */

@@ -1,4 +1,4 @@
-import type { Channel, EventName } from '../ipc/contract.js';
+import type { Channel, EventName } from './contract.js';
 
 /**
  * Electron IPC channel names for the contract, shared by the preload and the

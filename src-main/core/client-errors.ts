@@ -1,6 +1,8 @@
 /**
  * Errors a PostgreSQL client can see. Every failure the proxy reports carries a
- * precise SQLSTATE and a message that tells the user what to do next.
+ * precise SQLSTATE and a message that tells the user what to do next. They are
+ * made by the proxy and by authentication alike (core/auth), so they live
+ * outside both.
  */
 export const SqlState = {
   invalidPassword: '28P01',

@@ -1,4 +1,5 @@
-import { SqlState } from './errors.js';
+import { ClientError, SqlState } from '../../client-errors.js';
+import { addressOf } from '../../database/endpoint.js';
 
 export type UpstreamErrorKind = 'server' | 'unreachable' | 'tls' | 'timeout' | 'protocol' | 'unsupported-auth';
 
@@ -43,4 +44,22 @@ export class UpstreamError extends Error {
     if (options.raw !== undefined) this.raw = options.raw;
     if (options.fields !== undefined) this.fields = options.fields;
   }
+}
+
+/**
+ * What the client sees when the server login failed: the server's own
+ * ErrorResponse verbatim (28P01, 3D000, pg_hba rejections...), else 08006
+ * naming the database and what to check.
+ */
+export function upstreamFailure(e: unknown, database: { host: string; port: number }): ClientError {
+  if (e instanceof ClientError) return e;
+  if (e instanceof UpstreamError && e.kind === 'server' && e.raw) {
+    return new ClientError({ sqlstate: e.sqlstate, message: e.fields?.message ?? 'server error', raw: e.raw });
+  }
+  return new ClientError({
+    sqlstate: e instanceof UpstreamError && e.kind !== 'server' ? e.sqlstate : SqlState.connectionFailure,
+    message: `could not connect to the database at ${addressOf(database)}: ${e instanceof Error ? e.message : String(e)}`,
+    hint: 'Check your VPN or network, and the profile\'s database host, port and sslmode.',
+    cause: e,
+  });
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { BackendCode, TransactionStatus, cstring, message, queryMessage } from '../wire.js';
 
 /**
  * Resetting a server connection a client has left, before another client of
@@ -20,17 +21,6 @@ const TEXT_OID = 25;
 /** The bytes kept while waiting for the sentinel: old results stream through here and are dropped. */
 const MAX_TAIL = 64 * 1024;
 
-function message(type: string, body: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.write(type, 0, 'latin1');
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
-}
-
-function query(sql: string): Buffer {
-  return message('Q', Buffer.from(`${sql}\0`, 'utf8'));
-}
-
 export interface ResetPlan {
   /** What to send upstream: the sentinel query, then the reset query. */
   request: Buffer;
@@ -41,7 +31,7 @@ export interface ResetPlan {
 export function planReset(resetQuery: string, token: string = randomBytes(12).toString('hex')): ResetPlan {
   const rowDescription = Buffer.alloc(2 + SENTINEL_COLUMN.length + 1 + 18);
   let o = rowDescription.writeInt16BE(1, 0);
-  o += rowDescription.write(`${SENTINEL_COLUMN}\0`, o, 'latin1');
+  o += cstring(SENTINEL_COLUMN).copy(rowDescription, o);
   o = rowDescription.writeInt32BE(0, o); // table oid
   o = rowDescription.writeInt16BE(0, o); // column number
   o = rowDescription.writeInt32BE(TEXT_OID, o);
@@ -55,10 +45,13 @@ export function planReset(resetQuery: string, token: string = randomBytes(12).to
   const sentinelReply = Buffer.concat([
     message('T', rowDescription),
     message('D', Buffer.concat([dataRow, value])),
-    message('C', Buffer.from('SELECT 1\0', 'latin1')),
-    message('Z', Buffer.from('I', 'latin1')),
+    message('C', cstring('SELECT 1')),
+    message('Z', Buffer.from([TransactionStatus.idle])),
   ]);
-  return { request: Buffer.concat([query(`SELECT '${token}'::text AS ${SENTINEL_COLUMN}`), query(resetQuery)]), sentinelReply };
+  return {
+    request: Buffer.concat([queryMessage(`SELECT '${token}'::text AS ${SENTINEL_COLUMN}`), queryMessage(resetQuery)]),
+    sentinelReply,
+  };
 }
 
 export type ResetVerdict = 'ok' | 'bad' | 'incomplete';
@@ -100,9 +93,9 @@ export class ResetReader {
       const length = buf.readInt32BE(o + 1);
       if (length < 4 || length > MAX_TAIL) return 'bad';
       if (buf.length - o < length + 1) return 'incomplete';
-      if (type === 0x45 /* E */) return 'bad';
-      if (type === 0x5a /* Z */) {
-        const idle = length === 5 && buf[o + 5] === 0x49; /* I */
+      if (type === BackendCode.errorResponse) return 'bad';
+      if (type === BackendCode.readyForQuery) {
+        const idle = length === 5 && buf[o + 5] === TransactionStatus.idle;
         return idle && o + length + 1 === buf.length ? 'ok' : 'bad';
       }
       o += length + 1;
@@ -113,9 +106,9 @@ export class ResetReader {
 function endsWithReadyInTransaction(buf: Buffer): boolean {
   if (buf.length < 6) return false;
   const z = buf.length - 6;
-  if (buf[z] !== 0x5a || buf.readInt32BE(z + 1) !== 5) return false;
+  if (buf[z] !== BackendCode.readyForQuery || buf.readInt32BE(z + 1) !== 5) return false;
   const status = buf[z + 5];
-  return status === 0x54 /* T */ || status === 0x45 /* E */;
+  return status === TransactionStatus.inTransaction || status === TransactionStatus.failed;
 }
 
 /**

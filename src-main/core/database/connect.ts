@@ -1,7 +1,19 @@
 import pg from 'pg';
-import type { DatabaseConfig } from '../../core/profiles/schema.js';
-import { pgSslConfig } from '../../core/sync/pg-ssl.js';
-import { HandlerError } from './handler-error.js';
+import type { DatabaseConfig } from '../profiles/schema.js';
+import { isUnreachable } from '../net-errors.js';
+import { pgSslConfig } from '../sync/pg-ssl.js';
+
+/** A database setting that cannot be used as it is (today: a CA file that cannot be read), naming its field. */
+export class DatabaseConfigError extends Error {
+  constructor(
+    readonly field: 'database.caFile',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DatabaseConfigError';
+  }
+}
 
 /**
  * One node-postgres connection to the profile's database with its sslmode
@@ -13,8 +25,7 @@ export async function connectPg(db: DatabaseConfig, user: string, password: stri
   try {
     ssl = pgSslConfig(db.sslmode, db.caFile, db.host);
   } catch (e) {
-    const message = (e as Error).message;
-    throw new HandlerError({ code: 'invalid', message, fields: [{ path: 'database.caFile', message }] });
+    throw new DatabaseConfigError('database.caFile', (e as Error).message, { cause: e });
   }
   const client = new pg.Client({
     host: db.host,
@@ -53,7 +64,8 @@ export function describeConnectFailure(e: unknown, who: string, where: string): 
     if (code === '3D000') return `${message} (3D000): check database.database`;
     return `${where} answered: ${message} (${code})`;
   }
-  if (/ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|timeout/i.test(`${code} ${message}`)) {
+  // node-postgres reports its own connect timeout with words only ("timeout expired", "connection timeout").
+  if (isUnreachable(code) || /timeout/i.test(message)) {
     return `cannot reach ${where} (${code || message}): check database.host, database.port and the network`;
   }
   if (/certificate|SSL|TLS|self.signed|CERT/i.test(`${code} ${message}`)) {

@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { silentLogger, type Logger } from '../log.js';
-import type { UpstreamConnection, UpstreamLogin } from './upstream.js';
-import { resetUpstream } from './upstream-reset.js';
+import { silentLogger, type Logger } from '../../log.js';
+import type { UpstreamConnection, UpstreamLogin } from './connection.js';
+import { resetUpstream } from './reset.js';
+import { TERMINATE } from '../wire.js';
 
 export interface UpstreamPoolSettings {
   /** How long a reset connection waits for the next client of the same key; 0 turns reuse off. */
@@ -52,7 +53,6 @@ interface Waiter {
   resolve: (pooled: Pooled | null) => void;
 }
 
-const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 const noop = () => undefined;
 const guarded = new WeakSet<object>();
 

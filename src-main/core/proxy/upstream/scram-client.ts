@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { deriveScramKeys, type ScramKeys } from './scram-verifier.js';
+import { deriveScramKeys, type ScramKeys } from '../../sync/scram-verifier.js';
 
 export const SCRAM_MECHANISM = 'SCRAM-SHA-256';
 /** Far above any sane setting: refuse rather than let a server make us spin on PBKDF2. */

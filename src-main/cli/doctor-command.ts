@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { checkDatabase, checkDirectory, type CheckHints, type SecretLookup, type Step } from '../core/diagnostics/index.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { defaultConfigPath } from '../core/profiles/config-path.js';
+import type { Profile } from '../core/profiles/schema.js';
+import { ProfileStore } from '../core/profiles/store.js';
+import { createSecretStore, missingSecretMessage, unreadableSecretMessage, type SecretName, type SecretStore } from '../core/secrets/index.js';
+import { println, UsageError, type CliIo } from './io.js';
+import { printFieldErrors } from './print.js';
+
+/** On the command line, Rolecall's SQL is printed by `rolecall sql install` and run by an administrator. */
+const CLI_HINTS: CheckHints = { install: 'print it with `rolecall sql install` and run it there as an administrator (README, "Database setup")' };
+
+/**
+ * `rolecall doctor [--config FILE] [--profile ID]...`: the app's "Test
+ * directory" and "Test database" for each profile (or the ones named), with
+ * the same step names. Exit 0 when every step passed, 1 otherwise.
+ */
+export async function doctorCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, profile: { type: 'string', multiple: true } } });
+  const configPath = values.config ?? defaultConfigPath(io.env);
+  const loaded = await new ProfileStore(configPath).load();
+  if (!loaded.ok) {
+    printFieldErrors(io, configPath, loaded.errors, loaded.movedAsideTo);
+    return 1;
+  }
+  const all = loaded.config.profiles;
+  const profiles = (values.profile ?? all.map((p) => p.id)).map((id) => {
+    const p = all.find((x) => x.id === id);
+    if (!p) throw new UsageError(`no profile "${id}" in ${configPath} (it has: ${all.map((x) => x.id).join(', ') || 'none'})`);
+    return p;
+  });
+  if (profiles.length === 0) {
+    throw new UsageError(`${configPath} ${existsSync(configPath) ? 'has no profiles' : 'does not exist'}: write one (README, "Configuration") or pass --config FILE`);
+  }
+  const secrets = createSecretStore({ env: io.env, profileIds: profiles.map((p) => p.id) });
+  const logger = createLogger({ level: io.env.ROLECALL_LOG_LEVEL ?? 'warn' });
+  const failed: string[] = [];
+  for (const profile of profiles) {
+    for (const f of await checkProfile(profile, secrets, logger, io)) failed.push(`${profile.id}: ${f}`);
+  }
+  println(io.stdout);
+  if (failed.length === 0) {
+    println(io.stdout, `All checks passed (${profiles.length} profile(s)).`);
+    return 0;
+  }
+  println(io.stdout, `${failed.length} check(s) failed: ${failed.join('; ')}.`);
+  return 1;
+}
+
+/** Prints one profile's steps; returns the names of the ones that failed. */
+async function checkProfile(profile: Profile, secrets: SecretStore, logger: Logger, io: CliIo): Promise<string[]> {
+  const { directory, database } = profile;
+  println(io.stdout, `${profile.id} (${profile.name})`);
+
+  println(io.stdout, `  directory ${directory.url}`);
+  const bind = await readSecret(secrets, profile.id, 'ldap-bind');
+  // Without its password the service account cannot bind: that step fails, the others cannot run.
+  const directorySteps: Step[] = bind.ok
+    ? (await checkDirectory(directory, bind.value, { logger })).steps
+    : [{ step: 'service bind', ok: false, message: bind.message }];
+  printSteps(io, directorySteps);
+
+  println(io.stdout, `  database ${database.host}:${database.port}/${database.database}`);
+  const db = await checkDatabase(database, { syncPassword: () => readSecret(secrets, profile.id, 'sync'), hints: CLI_HINTS, logger });
+  printSteps(io, db.steps);
+
+  return [...directorySteps.filter((s) => !s.ok).map((s) => `directory ${s.step}`), ...db.steps.filter((s) => !s.ok).map((s) => `database ${s.step}`)];
+}
+
+function printSteps(io: CliIo, steps: Step[]): void {
+  for (const s of steps) println(io.stdout, `    ${s.ok ? '✓' : '✗'} ${s.step}: ${s.message}`);
+}
+
+/** A secret from the environment or the keychain, or what to do when it is missing or unreadable. */
+async function readSecret(secrets: SecretStore, profileId: string, name: SecretName): Promise<SecretLookup> {
+  try {
+    const value = await secrets.get(profileId, name);
+    return value ? { ok: true, value } : { ok: false, message: missingSecretMessage(profileId, name) };
+  } catch (e) {
+    return { ok: false, message: unreadableSecretMessage(profileId, name, e) };
+  }
+}

@@ -1,0 +1,192 @@
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { ClientError, SqlState, invalidCredentials } from '../client-errors.js';
+import { permittedGroups } from '../directory/permitted.js';
+import type { Profile } from '../profiles/schema.js';
+import { buildScramVerifier } from '../sync/scram-verifier.js';
+import { AuthCache } from './auth-cache.js';
+import type { AuthCounters, AuthResult, Authenticator, ClientInfo } from './authenticator.js';
+import { directoryDenial, failureOf, internalError, syncDenial } from './denials.js';
+import { databaseLogin } from './login-case.js';
+import { refusedLoginReason } from './login-policy.js';
+
+/** What signing in needs from the directory (core/directory's Directory is one). */
+export interface DirectoryPort {
+  authenticate(login: string, password: string): Promise<{ login: string; dn: string; groups: string[] }>;
+  /** Service account only: the user's groups, or null when the account is gone or disabled (revalidation). */
+  lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
+  close(): Promise<void>;
+}
+
+/** What signing in needs from the database (core/sync's SyncClient is one). */
+export interface SyncPort {
+  syncLogin(input: {
+    login: string;
+    verifier: string;
+    groups: string[];
+    validForSeconds: number;
+    clientInfo: Record<string, unknown>;
+  }): Promise<{ created: boolean; granted: string[]; revoked: string[]; roles: string[] }>;
+  revokeLogin(login: string, reason: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface AuthSettings {
+  profileId: string;
+  cacheTtlMs: number;
+  negativeTtlMs: number;
+  passwordValidForSeconds: number;
+  loginCase: 'lower' | 'preserve';
+  permittedGroups(groups: string[]): string[];
+}
+
+/** A profile's settings for signing in: its caches, its synced password's lifetime, login case and group filter. */
+export function authSettingsFor(profile: Profile): AuthSettings {
+  return {
+    profileId: profile.id,
+    cacheTtlMs: profile.cache.ttlSeconds * 1000,
+    negativeTtlMs: profile.cache.negativeTtlSeconds * 1000,
+    passwordValidForSeconds: profile.cache.passwordValidForSeconds,
+    loginCase: profile.loginCase,
+    permittedGroups: (groups) => permittedGroups(groups, profile.directory),
+  };
+}
+
+type Failure = { error: ClientError };
+
+/**
+ * Direct mode's authenticator: directory check + role sync, behind a positive
+ * cache, a short negative cache and single-flight (concurrent attempts with
+ * the same login and password share one directory bind and one sync).
+ */
+export class DirectoryAuthenticator implements Authenticator {
+  readonly counters: AuthCounters = { directoryCalls: 0, syncCalls: 0, cacheHits: 0, negativeHits: 0 };
+  private readonly positive: AuthCache<Omit<AuthResult, 'cacheHit'>>;
+  private readonly negative: AuthCache<Failure>;
+  private readonly inFlight = new Map<string, Promise<AuthResult>>();
+
+  constructor(
+    private readonly settings: AuthSettings,
+    private readonly directory: DirectoryPort,
+    private readonly sync: SyncPort,
+    private readonly logger: Logger = silentLogger,
+    now: () => number = Date.now,
+  ) {
+    this.positive = new AuthCache(now);
+    this.negative = new AuthCache(now);
+  }
+
+  async authenticate(typedLogin: string, password: string, clientInfo: ClientInfo): Promise<AuthResult> {
+    if (password.length === 0) throw invalidCredentials(typedLogin);
+    const cached = this.positive.get(typedLogin, password);
+    if (cached) {
+      this.counters.cacheHits++;
+      return { ...cached, cacheHit: true };
+    }
+    const denied = this.negative.get(typedLogin, password);
+    if (denied) {
+      this.counters.negativeHits++;
+      throw denied.error;
+    }
+    // Single-flight key: login plus the password's cache identity (never the password itself).
+    const flightKey = this.positive.identify(typedLogin, password);
+    const running = this.inFlight.get(flightKey);
+    if (running) return running;
+    const attempt = this.checkAndSync(typedLogin, password, clientInfo).finally(() => this.inFlight.delete(flightKey));
+    this.inFlight.set(flightKey, attempt);
+    return attempt;
+  }
+
+  forget(login: string): void {
+    this.positive.forgetLogin(login);
+  }
+
+  forgetAll(): void {
+    this.positive.clear();
+    this.negative.clear();
+  }
+
+  async recheck(login: string): Promise<string | null> {
+    const user = await this.directory.lookup(login);
+    if (user === null) return 'the directory account no longer exists or is disabled';
+    if (this.settings.permittedGroups(user.groups).length === 0) return 'the account is no longer in any permitted directory group';
+    return null;
+  }
+
+  async revoke(login: string, reason: string): Promise<void> {
+    await this.sync.revokeLogin(login, reason);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.directory.close(), this.sync.close()]);
+  }
+
+  private async checkAndSync(typedLogin: string, password: string, clientInfo: ClientInfo): Promise<AuthResult> {
+    let account: string | undefined;
+    try {
+      this.counters.directoryCalls++;
+      const user = await this.directory.authenticate(typedLogin, password).catch((e: unknown) => {
+        throw this.directoryError(typedLogin, e);
+      });
+      const login = databaseLogin(user.login, this.settings.loginCase);
+      account = login;
+      const refused = refusedLoginReason(login);
+      if (refused) {
+        this.logger.warn({ profile: this.settings.profileId, login, reason: refused }, 'refused login name');
+        throw new ClientError({
+          sqlstate: SqlState.invalidAuthorization,
+          message: `Rolecall refuses to log in as "${login}": ${refused}`,
+          hint: 'Ask your database administrator; protected roles can never be used through Rolecall.',
+        });
+      }
+      const groups = this.settings.permittedGroups(user.groups);
+      if (groups.length === 0) {
+        this.logger.info({ profile: this.settings.profileId, login, directoryGroups: user.groups.length }, 'no permitted group');
+        throw new ClientError({
+          sqlstate: SqlState.invalidAuthorization,
+          message: `"${login}" is not in any directory group this database accepts`,
+          hint: 'Ask to be added to one of the database access groups, then connect again. Rolecall\'s "Access check" shows which groups count.',
+        });
+      }
+      this.counters.syncCalls++;
+      const synced = await this.sync
+        .syncLogin({
+          login,
+          verifier: buildScramVerifier(password),
+          groups,
+          validForSeconds: this.settings.passwordValidForSeconds,
+          clientInfo: { ...clientInfo, profile: this.settings.profileId },
+        })
+        .catch((e: unknown) => {
+          throw this.syncError(login, e);
+        });
+      const result = { login, groups, roles: synced.roles };
+      this.positive.set(typedLogin, password, result, this.settings.cacheTtlMs, login);
+      this.logger.info(
+        { profile: this.settings.profileId, login, created: synced.created, granted: synced.granted, revoked: synced.revoked },
+        'login synced',
+      );
+      return { ...result, cacheHit: false };
+    } catch (e) {
+      const error = e instanceof ClientError ? e : internalError(e);
+      if (account !== undefined) error.account ??= account;
+      // Only a definite "no" is remembered; an outage must not lock people out after it ends.
+      if (error.sqlstate === SqlState.invalidPassword || error.sqlstate === SqlState.invalidAuthorization) {
+        this.negative.set(typedLogin, password, { error }, this.settings.negativeTtlMs);
+      }
+      throw error;
+    }
+  }
+
+  private directoryError(login: string, e: unknown): ClientError {
+    const adCode = (e as { adCode?: string }).adCode;
+    this.logger.info({ profile: this.settings.profileId, login, failure: failureOf(e), adCode }, 'directory refused login');
+    return directoryDenial(login, e);
+  }
+
+  private syncError(login: string, e: unknown): ClientError {
+    const message = e instanceof Error ? e.message : String(e);
+    this.logger.warn({ profile: this.settings.profileId, login, failure: failureOf(e), error: message }, 'role sync failed');
+    return syncDenial(login, e);
+  }
+}

@@ -1,0 +1,120 @@
+import { InvalidCredentialsError } from 'ldapts';
+import { withServiceConnection } from '../directory/connection.js';
+import { createDirectory, type DirectoryUser } from '../directory/directory.js';
+import { DirectoryError } from '../directory/errors.js';
+import { permittedGroups } from '../directory/permitted.js';
+import type { Logger } from '../log.js';
+import type { DirectoryConfig } from '../profiles/schema.js';
+import { messageOf, type DirectoryStep, type Step } from './steps.js';
+
+export interface DirectoryCheck {
+  ok: boolean;
+  /** connect, service bind, base DN; then, with a login, user bind (or user lookup without a password) and groups. */
+  steps: Step<DirectoryStep>[];
+  login?: string;
+  groups?: string[];
+  permittedGroups?: string[];
+}
+
+/**
+ * "Test directory": connect, bind as the service account, read the base DN,
+ * and with a login find that user (binding as them when a password is
+ * given) and see which of their groups pass the profile's filter. Changes
+ * nothing in the directory.
+ */
+export async function checkDirectory(
+  config: DirectoryConfig,
+  bindPassword: string,
+  options: { login?: string; password?: string; logger: Logger },
+): Promise<DirectoryCheck> {
+  const { login, password, logger } = options;
+  const steps: Step<DirectoryStep>[] = [];
+  const directory = createDirectory(config, bindPassword, logger);
+  try {
+    try {
+      const { details } = await directory.test();
+      steps.push(
+        { step: 'connect', ok: true, message: details.split(', bound as')[0] ?? details },
+        { step: 'service bind', ok: true, message: `bound as ${config.bindDn}` },
+        { step: 'base DN', ok: true, message: `${config.baseDn} is readable` },
+      );
+    } catch (e) {
+      steps.push(...serviceFailureSteps(e, config, await failedStage(e, config, bindPassword, logger)));
+      return { ok: false, steps };
+    }
+    if (!login) return { ok: true, steps };
+
+    let user: DirectoryUser | null;
+    const step = password ? 'user bind' : 'user lookup';
+    try {
+      user = password ? await directory.authenticate(login, password) : await directory.lookup(login);
+    } catch (e) {
+      steps.push({ step, ok: false, message: messageOf(e) });
+      return { ok: false, steps, login };
+    }
+    if (user === null) {
+      steps.push({ step, ok: false, message: `no enabled account has ${config.loginAttribute}=${login} under ${config.userBaseDn ?? config.baseDn}` });
+      return { ok: false, steps, login };
+    }
+    steps.push({
+      step,
+      ok: true,
+      message: password ? `${login} signed in as ${user.dn}` : `found ${user.dn} (password not checked: give one to test the sign-in)`,
+    });
+    const permitted = permittedGroups(user.groups, config);
+    steps.push({
+      step: 'groups',
+      ok: permitted.length > 0,
+      message:
+        permitted.length > 0
+          ? `${user.groups.length} group(s), ${permitted.length} pass the group filter: ${permitted.join(', ')}`
+          : `${user.groups.length} group(s), none passes the group filter${describeGroupFilter(config)}: this user would be denied`,
+    });
+    return { ok: permitted.length > 0, steps, login: user.login, groups: user.groups, permittedGroups: permitted };
+  } finally {
+    await directory.close();
+  }
+}
+
+type ServiceStage = 'connect' | 'service bind' | 'base DN';
+
+/**
+ * Which stage of the service test failed, from what failed, never from the
+ * message: a network failure is the connection; otherwise connecting and
+ * binding alone is tried again, and if that works the base DN was the
+ * problem; a rejected service account is the bind.
+ */
+async function failedStage(e: unknown, config: DirectoryConfig, bindPassword: string, logger: Logger): Promise<ServiceStage> {
+  if (e instanceof DirectoryError && (e.failure === 'unreachable' || e.failure === 'timeout')) return 'connect';
+  // An empty password is refused before any bind is sent.
+  if (bindPassword.length === 0) return 'service bind';
+  try {
+    await withServiceConnection(config, bindPassword, logger, 'the service-account bind', async () => undefined);
+    return 'base DN';
+  } catch (bind) {
+    return bind instanceof DirectoryError && (bind.failure === 'invalid-credentials' || bind.cause instanceof InvalidCredentialsError)
+      ? 'service bind'
+      : 'connect';
+  }
+}
+
+/** The steps up to the failed stage: the ones before it passed. */
+function serviceFailureSteps(e: unknown, config: DirectoryConfig, stage: ServiceStage): Step<DirectoryStep>[] {
+  const message = messageOf(e);
+  const connected: Step<DirectoryStep> = { step: 'connect', ok: true, message: `connected to ${config.url}` };
+  const bound: Step<DirectoryStep> = { step: 'service bind', ok: true, message: `bound as ${config.bindDn}` };
+  switch (stage) {
+    case 'base DN':
+      return [connected, bound, { step: 'base DN', ok: false, message: `${message}: check directory.baseDn, and that ${config.bindDn} may read it` }];
+    case 'service bind':
+      return [connected, { step: 'service bind', ok: false, message }];
+    case 'connect':
+      return [{ step: 'connect', ok: false, message }];
+  }
+}
+
+/** The profile's group filter in words, for a denial: ` (prefix "heimdall-", pattern /x/)`, or nothing. */
+export function describeGroupFilter(config: DirectoryConfig): string {
+  const parts = [config.groupPrefix ? `prefix "${config.groupPrefix}"` : '', config.groupPattern ? `pattern /${config.groupPattern}/` : ''].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
