@@ -73,7 +73,11 @@ export function createDirectory(
   logger: Logger = silentLogger,
   options: DirectoryOptions = {},
 ): Directory {
-  const log = logger.child({ component: 'directory', ...(config.domain === undefined ? {} : { domain: config.domain }), ...(config.urls.length > 0 ? { urls: config.urls } : {}) });
+  const log = logger.child({
+    component: 'directory',
+    ...(config.domain === undefined ? {} : { domain: config.domain }),
+    ...(config.urls.length > 0 ? { urls: config.urls } : {}),
+  });
   const now = options.now ?? Date.now;
   const counters: DirectoryCounters = { connections: 0, serviceBinds: 0, userBinds: 0 };
   const servers = new ServerSet(config, log, now);
