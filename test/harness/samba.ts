@@ -1,12 +1,20 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { daemon } from './daemon.js';
 import { tempDir, waitFor } from './ports.js';
 import { makeTestPki, type TestPki } from './tls.js';
 
 const run = promisify(execFile);
+const DNS_HELPER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'samba-dns.py');
+
+/** One DNS record for `setDnsRecords`. */
+export type SambaDnsRecord =
+  | { type: 'A' | 'AAAA'; address: string; ttl?: number }
+  | { type: 'SRV'; target: string; port: number; priority?: number; weight?: number; ttl?: number };
 
 export interface SambaServer {
   /** ldap://127.0.0.1 (port 389): simple binds need TLS here, as on a real DC. */
@@ -31,11 +39,25 @@ export interface SambaServer {
   disableUser(login: string): Promise<void>;
   /** Any other samba-tool command against this domain. */
   sambaTool(args: string[]): Promise<string>;
+  /** Applies an LDIF change to the domain's database (ldbmodify), e.g. a user's userPrincipalName. */
+  modify(ldif: string): Promise<void>;
+  /** Reads the domain's database directly (ldbsearch, LDIF text): to check the DC's own view in a test. */
+  ldbSearch(filter: string, attributes: string[]): Promise<string>;
+  /** The DC's own DNS name; its certificate is valid for it too. */
+  hostName: string;
+  /** With `{ dns: true }`: the DC's internal DNS server (port 53), which publishes the domain's SRV records. */
+  dnsServer?: string;
+  /** With `{ dns: true }`: replaces the records of one name in the domain's DNS zones ([] removes it). */
+  setDnsRecords(name: string, records: SambaDnsRecord[]): Promise<void>;
+  /** Stops the DC process and keeps the domain; `startDaemon()` brings the same DC back on the same ports. */
+  stopDaemon(): Promise<void>;
+  startDaemon(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A DC always listens on these: one Samba AD at a time per machine. */
+/** A DC always listens on these: one Samba AD at a time per machine (per network namespace). */
 const FIXED_PORTS = [389, 636, 3268, 3269];
+const DNS_PORT = 53;
 
 async function portFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -45,13 +67,13 @@ async function portFree(port: number, host: string): Promise<boolean> {
   });
 }
 
-async function assertPortsFree(): Promise<void> {
-  for (const port of FIXED_PORTS) {
+async function assertPortsFree(ports: number[]): Promise<void> {
+  for (const port of ports) {
     for (const host of ['127.0.0.1', '::1']) {
       if (!(await portFree(port, host))) {
         throw new Error(
-          `Samba AD needs TCP ports ${FIXED_PORTS.join(', ')} on loopback, but ${host} port ${port} is already in use ` +
-            '(another Samba test still running, or a local LDAP server?). Stop it and retry.',
+          `Samba AD needs TCP ports ${ports.join(', ')} on loopback, but ${host} port ${port} is already in use ` +
+            '(another Samba test still running, or a local LDAP or DNS server?). Stop it and retry.',
         );
       }
     }
@@ -69,66 +91,87 @@ function connects(port: number): Promise<boolean> {
   });
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
-});
-
 /**
  * A real Samba AD DC for CORP.TEST on loopback (~4 s: provision ~3 s, start
  * under 1 s). Only the LDAP service runs (ports 389, 636, 3268, 3269), with a
- * test CA and a server certificate for 127.0.0.1 in place of Samba's own
- * (which has no SAN). Provision once per test file.
+ * test CA and a server certificate for 127.0.0.1 and dc.corp.test in place of
+ * Samba's own (which has no SAN). With `{ dns: true }` (provisioning ~2 s
+ * longer) its internal DNS server runs too, on port 53, answering the SRV
+ * records AD publishes (_ldap._tcp.dc._msdcs.corp.test, sites, _gc) and an
+ * A record dc.corp.test → 127.0.0.1 (provisioning leaves loopback out).
+ * Provision once per test file.
  */
-export async function startSambaAd(): Promise<SambaServer> {
+export async function startSambaAd(options: { dns?: boolean } = {}): Promise<SambaServer> {
   if (!existsSync('/usr/sbin/samba')) {
     throw new Error('Samba AD DC not installed (apt-get install samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools)');
   }
-  await assertPortsFree();
+  const dns = options.dns === true;
+  await assertPortsFree(dns ? [...FIXED_PORTS, DNS_PORT] : FIXED_PORTS);
+  const hostName = 'dc.corp.test';
   const dir = tempDir('samba');
   const tlsDir = path.join(dir, 'tls');
   mkdirSync(tlsDir);
-  const pki = makeTestPki(tlsDir);
+  const pki = makeTestPki(tlsDir, undefined, [hostName]);
   const adminPassword = `Adm1n-${Math.random().toString(36).slice(2)}!`;
   const conf = path.join(dir, 'etc', 'smb.conf');
+  // LDAP is all most tests need: fewer fixed ports, less to start.
+  const services = dns ? 'ldap dns' : 'ldap';
 
   await run('samba-tool', [
-    'domain', 'provision', '--use-rfc2307', '--realm=CORP.TEST', '--domain=CORP', '--server-role=dc', '--dns-backend=NONE',
+    'domain', 'provision', '--use-rfc2307', '--realm=CORP.TEST', '--domain=CORP', '--server-role=dc',
+    `--dns-backend=${dns ? 'SAMBA_INTERNAL' : 'NONE'}`,
     `--adminpass=${adminPassword}`, `--targetdir=${dir}`, '--host-name=dc', '--host-ip=127.0.0.1',
     '--option=interfaces = lo', '--option=bind interfaces only = yes',
-    // LDAP is all the tests need: fewer fixed ports, less to start.
-    '--option=server services = ldap',
+    `--option=server services = ${services}`,
     `--option=log file = ${dir}/log.%m`, `--option=pid directory = ${dir}/run`,
     `--option=tls keyfile = ${pki.keyFile}`, `--option=tls certfile = ${pki.certFile}`, `--option=tls cafile = ${pki.caFile}`,
   ], { timeout: 120_000 });
   mkdirSync(path.join(dir, 'run'), { recursive: true });
   mkdirSync(path.join(dir, 'cache'), { recursive: true });
   // Provisioning writes the services list its own way: pin it.
-  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^\s*server services = .*$/m, '\tserver services = ldap'));
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^\s*server services = .*$/m, `\tserver services = ${services}`));
 
-  const child = spawn('samba', ['-s', conf, '-i', '-M', 'single'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-    running.delete(child);
-  });
-  await waitFor('Samba LDAP ports', async () => {
-    if (exited) throw new Error(`samba exited during start: ${output.slice(-2000)}`);
-    return (await connects(636)) && (await connects(389)) ? true : undefined;
-  }, 30_000, 100);
+  const samba = daemon('samba', ['-s', conf, '-i', '-M', 'single'], { stdout: true, graceMs: 10_000 });
+  const startDaemon = async (): Promise<void> => {
+    if (samba.alive) return;
+    samba.start();
+    await waitFor('Samba LDAP ports', async () => {
+      if (!samba.alive) throw new Error(`samba exited during start: ${samba.output.slice(-2000)}`);
+      const ready = (await connects(636)) && (await connects(389)) && (!dns || (await connects(DNS_PORT)));
+      return ready ? true : undefined;
+    }, 30_000, 100);
+  };
+  const stopDaemon = (): Promise<void> => samba.stop();
+  await startDaemon();
 
   const sambaTool = async (args: string[]): Promise<string> => {
     const { stdout } = await run('samba-tool', [...args, '-s', conf], { timeout: 60_000 });
     return stdout;
   };
 
+  const setDnsRecords = async (name: string, records: SambaDnsRecord[]): Promise<void> => {
+    if (!dns) throw new Error('setDnsRecords needs startSambaAd({ dns: true })');
+    // Samba's own Python bindings live with the system interpreter, not any other python3 on PATH.
+    await run('/usr/bin/python3', [DNS_HELPER, conf, name, JSON.stringify(records)], { timeout: 60_000 });
+  };
+  const modify = async (ldif: string): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      const p = execFile('ldbmodify', ['-H', path.join(dir, 'private', 'sam.ldb')], { timeout: 60_000 }, (e, _out, err) =>
+        e ? reject(new Error(`ldbmodify failed: ${err || e.message}`)) : resolve(),
+      );
+      p.stdin?.end(ldif);
+    });
+  };
+
+  const ldbSearch = async (filter: string, attributes: string[]): Promise<string> => {
+    const { stdout } = await run('ldbsearch', ['-H', path.join(dir, 'private', 'sam.ldb'), filter, ...attributes], { timeout: 60_000 });
+    return stdout;
+  };
+
   const serviceLogin = 'svc-rolecall';
   const servicePassword = `Svc-${Math.random().toString(36).slice(2)}!9`;
   await sambaTool(['user', 'create', serviceLogin, servicePassword, '--given-name=Rolecall', '--surname=Service']);
+  if (dns) await setDnsRecords(hostName, [{ type: 'A', address: '127.0.0.1' }]);
 
   return {
     url: 'ldap://127.0.0.1:389',
@@ -141,7 +184,14 @@ export async function startSambaAd(): Promise<SambaServer> {
     servicePassword,
     pki,
     dir,
+    hostName,
+    ...(dns ? { dnsServer: '127.0.0.1' } : {}),
     sambaTool,
+    modify,
+    ldbSearch,
+    setDnsRecords,
+    stopDaemon,
+    startDaemon,
     async createUser(login, password, given, surname) {
       await sambaTool(['user', 'create', login, password, `--given-name=${given}`, `--surname=${surname}`]);
     },
@@ -158,13 +208,7 @@ export async function startSambaAd(): Promise<SambaServer> {
       await sambaTool(['user', 'disable', login]);
     },
     async stop() {
-      if (!exited) {
-        const gone = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await gone;
-        clearTimeout(timer);
-      }
+      await stopDaemon();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
+import { daemon } from './daemon.js';
 import { freePort, tempDir, waitFor } from './ports.js';
 import { makeTestPki, type TestPki } from './tls.js';
 
@@ -22,7 +22,16 @@ export interface SlapdServer {
   dir: string;
   userDn(uid: string): string;
   groupDn(cn: string): string;
-  addUser(uid: string, password: string, extra?: { cn?: string; ou?: string }): Promise<string>;
+  /** `policy`: the DN of a ppolicy entry for the user's pwdPolicySubentry (see addPolicy). */
+  addUser(uid: string, password: string, extra?: { cn?: string; ou?: string; policy?: string }): Promise<string>;
+  /** A ppolicy pwdPolicy entry under ou=policies (e.g. { pwdMaxAge: '172800' }); returns its DN. */
+  addPolicy(cn: string, attributes: Record<string, string>): Promise<string>;
+  /** The first value of each attribute (operational ones too), read as the administrator. */
+  readAttributes(dn: string, attributes: string[]): Promise<Record<string, string | undefined>>;
+  /** Replaces an attribute's values as the administrator ([] deletes it). */
+  setAttribute(dn: string, attribute: string, values: string[]): Promise<void>;
+  /** The default policy's DN (slapd's ppolicy_default). */
+  defaultPolicyDn: string;
   /** A groupOfNames; `members` are DNs (users or other groups). */
   addGroup(cn: string, members?: string[]): Promise<string>;
   addMembers(groupCn: string, memberDns: string[]): Promise<void>;
@@ -30,6 +39,9 @@ export interface SlapdServer {
   /** Locks the account for good, as an administrator would (ppolicy). */
   lockUser(uid: string): Promise<void>;
   unlockUser(uid: string): Promise<void>;
+  /** Stops slapd and keeps its data; `startDaemon()` brings the same server back on the same ports. */
+  stopDaemon(): Promise<void>;
+  startDaemon(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,11 +49,6 @@ const BASE = 'dc=example,dc=test';
 const ADMIN_DN = `cn=admin,${BASE}`;
 /** groupOfNames requires a member: a new empty group holds this until real members arrive. */
 const PLACEHOLDER = `cn=placeholder,${BASE}`;
-
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
-});
 
 function slapdConf(dir: string, adminPassword: string, pki: TestPki): string {
   const service = `cn=rolecall,ou=services,${BASE}`;
@@ -103,17 +110,11 @@ export async function startSlapd(): Promise<SlapdServer> {
 
   const port = await freePort();
   const tlsPort = await freePort();
-  const child = spawn('/usr/sbin/slapd', ['-f', confFile, '-h', `ldap://127.0.0.1:${port}/ ldaps://127.0.0.1:${tlsPort}/`, '-d', '0'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const slapd = daemon('/usr/sbin/slapd', ['-f', confFile, '-h', `ldap://127.0.0.1:${port}/ ldaps://127.0.0.1:${tlsPort}/`, '-d', '0'], {
+    stdout: false,
+    graceMs: 5000,
   });
-  running.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-    running.delete(child);
-  });
+  slapd.start();
 
   const url = `ldap://127.0.0.1:${port}`;
   const admin = async <T>(work: (c: Client) => Promise<T>): Promise<T> => {
@@ -125,10 +126,18 @@ export async function startSlapd(): Promise<SlapdServer> {
       await c.unbind().catch(() => undefined);
     }
   };
-  await waitFor('slapd', async () => {
-    if (exited) throw new Error(`slapd exited: ${stderr}`);
-    return admin(async () => true);
-  }, 15_000, 50);
+  const ready = (): Promise<boolean> =>
+    waitFor('slapd', async () => {
+      if (!slapd.alive) throw new Error(`slapd exited: ${slapd.output}`);
+      return admin(async () => true);
+    }, 15_000, 50);
+  await ready();
+  const startDaemon = async (): Promise<void> => {
+    if (slapd.alive) return;
+    slapd.start();
+    await ready();
+  };
+  const stopDaemon = (): Promise<void> => slapd.stop();
 
   const peopleDn = `ou=people,${BASE}`;
   const groupsDn = `ou=groups,${BASE}`;
@@ -168,13 +177,38 @@ export async function startSlapd(): Promise<SlapdServer> {
     dir,
     userDn,
     groupDn,
+    defaultPolicyDn: `cn=default,ou=policies,${BASE}`,
     async addUser(uid, password, extra = {}) {
       const dn = extra.ou === undefined ? userDn(uid) : `uid=${uid},ou=${extra.ou},${BASE}`;
       if (extra.ou !== undefined) {
         await admin((c) => c.add(`ou=${extra.ou},${BASE}`, { objectClass: 'organizationalUnit', ou: extra.ou as string })).catch(() => undefined);
       }
-      await admin((c) => c.add(dn, { objectClass: 'inetOrgPerson', uid, cn: extra.cn ?? uid, sn: 'Test', userPassword: password }));
+      const entry: Record<string, string> = { objectClass: 'inetOrgPerson', uid, cn: extra.cn ?? uid, sn: 'Test', userPassword: password };
+      if (extra.policy !== undefined) entry.pwdPolicySubentry = extra.policy;
+      await admin((c) => c.add(dn, entry));
       return dn;
+    },
+    async addPolicy(cn, attributes) {
+      const dn = `cn=${cn},ou=policies,${BASE}`;
+      await admin((c) => c.add(dn, { objectClass: ['pwdPolicy', 'device'], cn, pwdAttribute: 'userPassword', ...attributes }));
+      return dn;
+    },
+    async setAttribute(dn, attribute, values) {
+      const modification = new Attribute({ type: attribute, values });
+      await admin((c) => c.modify(dn, new Change({ operation: values.length === 0 ? 'delete' : 'replace', modification })));
+    },
+    async readAttributes(dn, attributes) {
+      return admin(async (c) => {
+        const { searchEntries } = await c.search(dn, { scope: 'base', attributes });
+        const entry = searchEntries[0];
+        const out: Record<string, string | undefined> = {};
+        for (const a of attributes) {
+          const v = entry?.[a];
+          const first = Array.isArray(v) ? v[0] : v;
+          out[a] = first === undefined ? undefined : String(first);
+        }
+        return out;
+      });
     },
     async addGroup(cn, members = []) {
       const dn = groupDn(cn);
@@ -201,14 +235,10 @@ export async function startSlapd(): Promise<SlapdServer> {
     async unlockUser(uid) {
       await admin((c) => c.modify(userDn(uid), new Change({ operation: 'delete', modification: new Attribute({ type: 'pwdAccountLockedTime' }) })));
     },
+    stopDaemon,
+    startDaemon,
     async stop() {
-      if (!exited) {
-        const gone = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await gone;
-        clearTimeout(timer);
-      }
+      await stopDaemon();
       rmSync(dir, { recursive: true, force: true });
     },
   };

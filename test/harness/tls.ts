@@ -16,13 +16,15 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /**
- * A throwaway CA and a server certificate for 127.0.0.1 / localhost, made with
- * the openssl CLI. Servers under test (PostgreSQL, slapd, Samba) use it so the
- * proxy's verify-full and LDAPS paths are exercised for real.
+ * A throwaway CA and a server certificate for 127.0.0.1 / localhost (and any
+ * `dnsNames`, e.g. a DC's name found through DNS), made with the openssl CLI.
+ * Servers under test (PostgreSQL, slapd, Samba) use it so the proxy's
+ * verify-full and LDAPS paths are exercised for real.
  */
-export function makeTestPki(dir: string, owner?: { uid: number; gid: number }): TestPki {
+export function makeTestPki(dir: string, owner?: { uid: number; gid: number }, dnsNames: string[] = []): TestPki {
   const ext = path.join(dir, 'san.ext');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  const san = ['IP:127.0.0.1', 'DNS:localhost', ...dnsNames.map((n) => `DNS:${n}`)].join(',');
+  writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=Rolecall Test CA', '-keyout', 'ca.key', '-out', 'ca.pem'], dir);
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=Other Test CA', '-keyout', 'other-ca.key', '-out', 'other-ca.pem'], dir);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr'], dir);

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDirectory, DirectoryError } from '../../src-main/core/directory/index.js';
+import { createDirectory } from '../../src-main/core/directory/index.js';
 import { directorySchema, type DirectoryConfig } from '../../src-main/core/profiles/schema.js';
+import { directoryRejection as rejection, directoryTracker } from '../harness/directories.js';
 import { startSambaAd, type SambaServer } from '../harness/samba.js';
 
 let ad: SambaServer;
+const directories = directoryTracker();
 
 function dir(overrides: Partial<DirectoryConfig> = {}) {
   const config = directorySchema.parse({
@@ -15,17 +17,7 @@ function dir(overrides: Partial<DirectoryConfig> = {}) {
     timeoutMs: 5000,
     ...overrides,
   });
-  return createDirectory(config, ad.servicePassword);
-}
-
-async function rejection(p: Promise<unknown>): Promise<DirectoryError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DirectoryError) return e;
-    throw e;
-  }
-  throw new Error('expected a DirectoryError, but the call succeeded');
+  return directories.track(createDirectory(config, ad.servicePassword));
 }
 
 beforeAll(async () => {
@@ -44,6 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await directories.closeAll();
   await ad?.stop();
 });
 
@@ -55,6 +48,8 @@ describe('Active Directory (Samba) authentication', () => {
         login: 'alice',
         dn: 'CN=Alice Test,CN=Users,DC=corp,DC=test',
         groups: ['pg-developers', 'pg-readers'],
+        // The domain's default maximum password age (42 days) applies.
+        passwordExpiresAt: expect.any(Date),
       });
     }
   });
@@ -95,7 +90,7 @@ describe('Active Directory (Samba) authentication', () => {
     await ad.addMembers('pg-developers', ['erin']);
     expect((await dir().lookup('CORP\\erin'))?.groups).toEqual(['pg-developers', 'pg-readers']);
     await ad.removeMembers('pg-developers', ['erin']);
-    expect(await dir().lookup('erin')).toEqual({ login: 'erin', dn: 'CN=Erin Test,CN=Users,DC=corp,DC=test', groups: [] });
+    expect(await dir().lookup('erin')).toEqual({ login: 'erin', dn: 'CN=Erin Test,CN=Users,DC=corp,DC=test', groups: [], passwordExpiresAt: expect.any(Date) });
     expect(await dir().lookup('nobody')).toBeNull();
   });
 });

@@ -1,13 +1,15 @@
-import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDirectory, DirectoryError, type DirectoryFailure } from '../../src-main/core/directory/index.js';
+import { createDirectory, type DirectoryFailure } from '../../src-main/core/directory/index.js';
 import { createLogger } from '../../src-main/core/log.js';
 import { directorySchema, type DirectoryConfig } from '../../src-main/core/profiles/schema.js';
+import { directoryRejection, directoryTracker } from '../harness/directories.js';
 import { freePort } from '../harness/ports.js';
+import { startSilentServer } from '../harness/silent-server.js';
 import { startSlapd, type SlapdServer } from '../harness/slapd.js';
 
 let slapd: SlapdServer;
+const directories = directoryTracker();
 
 function config(overrides: Partial<DirectoryConfig> = {}): DirectoryConfig {
   return directorySchema.parse({
@@ -22,17 +24,11 @@ function config(overrides: Partial<DirectoryConfig> = {}): DirectoryConfig {
 }
 
 function dir(overrides: Partial<DirectoryConfig> = {}, password?: string) {
-  return createDirectory(config(overrides), password ?? slapd.servicePassword);
+  return directories.track(createDirectory(config(overrides), password ?? slapd.servicePassword));
 }
 
 async function failure(p: Promise<unknown>): Promise<DirectoryFailure> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DirectoryError) return e.failure;
-    throw e;
-  }
-  throw new Error('expected a DirectoryError, but the call succeeded');
+  return (await directoryRejection(p)).failure;
 }
 
 beforeAll(async () => {
@@ -52,6 +48,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await directories.closeAll();
   await slapd?.stop();
 });
 
@@ -149,10 +146,12 @@ describe('OpenLDAP transport', () => {
     let text = '';
     out.on('data', (d: Buffer) => (text += d.toString()));
     const logger = createLogger({ level: 'debug', destination: out });
-    const d = createDirectory(config({ url: slapd.ldapsUrl, insecureSkipVerify: true }), slapd.servicePassword, logger);
+    const d = directories.track(createDirectory(config({ url: slapd.ldapsUrl, insecureSkipVerify: true }), slapd.servicePassword, logger));
     await d.authenticate('alice', 'alice-pw');
     await failure(d.authenticate('alice', 'wrong-secret-pw'));
-    expect(text.match(/insecureSkipVerify/g)?.length).toBe(2);
+    // One pooled service connection, then one connection per user bind: three, each warned about.
+    expect(d.report().counters.connections).toBe(3);
+    expect(text.match(/insecureSkipVerify/g)?.length).toBe(3);
     expect(text).toContain('"login":"alice"');
     for (const secret of ['alice-pw', 'wrong-secret-pw', slapd.servicePassword]) expect(text).not.toContain(secret);
   });
@@ -163,16 +162,15 @@ describe('OpenLDAP transport', () => {
   });
 
   it('reports a server that accepts but never answers as a timeout', async () => {
-    const silent = net.createServer(() => undefined);
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
-    const { port } = silent.address() as net.AddressInfo;
+    const silent = await startSilentServer();
+    const { port } = silent;
     try {
       const started = Date.now();
       expect(await failure(dir({ url: `ldap://127.0.0.1:${port}`, timeoutMs: 500 }).authenticate('alice', 'alice-pw'))).toBe('timeout');
       expect(Date.now() - started).toBeLessThan(3000);
       expect(await failure(dir({ url: `ldap://127.0.0.1:${port}`, timeoutMs: 500, startTls: true }).lookup('alice'))).toBe('timeout');
     } finally {
-      silent.close();
+      await silent.close();
     }
   });
 });

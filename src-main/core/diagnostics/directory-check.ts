@@ -1,7 +1,6 @@
 import { InvalidCredentialsError } from 'ldapts';
-import { withServiceConnection } from '../directory/connection.js';
 import { createDirectory, type DirectoryUser } from '../directory/directory.js';
-import { DirectoryError } from '../directory/errors.js';
+import { DirectoryError, type DirectoryStage } from '../directory/errors.js';
 import { permittedGroups } from '../directory/permitted.js';
 import type { Logger } from '../log.js';
 import type { DirectoryConfig } from '../profiles/schema.js';
@@ -39,7 +38,7 @@ export async function checkDirectory(
         { step: 'base DN', ok: true, message: `${config.baseDn} is readable` },
       );
     } catch (e) {
-      steps.push(...serviceFailureSteps(e, config, await failedStage(e, config, bindPassword, logger)));
+      steps.push(...serviceFailureSteps(e, config, failedStage(e, bindPassword)));
       return { ok: false, steps };
     }
     if (!login) return { ok: true, steps };
@@ -76,30 +75,21 @@ export async function checkDirectory(
   }
 }
 
-type ServiceStage = 'connect' | 'service bind' | 'base DN';
-
 /**
  * Which stage of the service test failed, from what failed, never from the
- * message: a network failure is the connection; otherwise connecting and
- * binding alone is tried again, and if that works the base DN was the
- * problem; a rejected service account is the bind.
+ * message: the directory says so for the base DN; a network failure is the
+ * connection; a rejected service account (or an empty password, refused
+ * before any bind is sent) is the bind.
  */
-async function failedStage(e: unknown, config: DirectoryConfig, bindPassword: string, logger: Logger): Promise<ServiceStage> {
+function failedStage(e: unknown, bindPassword: string): DirectoryStage {
+  if (e instanceof DirectoryError && e.stage !== undefined) return e.stage;
   if (e instanceof DirectoryError && (e.failure === 'unreachable' || e.failure === 'timeout')) return 'connect';
-  // An empty password is refused before any bind is sent.
   if (bindPassword.length === 0) return 'service bind';
-  try {
-    await withServiceConnection(config, bindPassword, logger, 'the service-account bind', async () => undefined);
-    return 'base DN';
-  } catch (bind) {
-    return bind instanceof DirectoryError && (bind.failure === 'invalid-credentials' || bind.cause instanceof InvalidCredentialsError)
-      ? 'service bind'
-      : 'connect';
-  }
+  return e instanceof DirectoryError && (e.failure === 'invalid-credentials' || e.cause instanceof InvalidCredentialsError) ? 'service bind' : 'connect';
 }
 
 /** The steps up to the failed stage: the ones before it passed. */
-function serviceFailureSteps(e: unknown, config: DirectoryConfig, stage: ServiceStage): Step<DirectoryStep>[] {
+function serviceFailureSteps(e: unknown, config: DirectoryConfig, stage: DirectoryStage): Step<DirectoryStep>[] {
   const message = messageOf(e);
   const connected: Step<DirectoryStep> = { step: 'connect', ok: true, message: `connected to ${config.url}` };
   const bound: Step<DirectoryStep> = { step: 'service bind', ok: true, message: `bound as ${config.bindDn}` };

@@ -17,15 +17,20 @@ export type DirectoryFailure =
   | 'misconfigured'
   | 'failed';
 
+/** Which step of the directory test failed, when the error knows (the checks name their steps by it). */
+export type DirectoryStage = 'connect' | 'service bind' | 'base DN';
+
 export class DirectoryError extends Error {
   readonly failure: DirectoryFailure;
   readonly adCode?: string;
+  readonly stage?: DirectoryStage;
 
-  constructor(failure: DirectoryFailure, message: string, options: { adCode?: string; cause?: unknown } = {}) {
+  constructor(failure: DirectoryFailure, message: string, options: { adCode?: string; cause?: unknown; stage?: DirectoryStage } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DirectoryError';
     this.failure = failure;
     if (options.adCode !== undefined) this.adCode = options.adCode;
+    if (options.stage !== undefined) this.stage = options.stage;
   }
 }
 

@@ -19,11 +19,52 @@ const roleName = z
 export const groupStrategies = ['ad-nested', 'member', 'member-nested', 'memberOf'] as const;
 export const sslModes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 
+/** A DNS name such as corp.example.com (no trailing dot). */
+const dnsName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a DNS name like corp.example.com');
+
+/** A DNS server for discovery: an IPv4 or IPv6 address, optionally with a port (1.2.3.4:53, [::1]:53). */
+const dnsServer = z
+  .string()
+  .regex(/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[0-9A-Fa-f:]+|\[[0-9A-Fa-f:]+\](:\d{1,5})?)$/, 'must be an IP address, optionally with :port');
+
+/**
+ * The directory servers named in the profile, in order: `url` first, then
+ * `urls`, each once. `url` is shorthand for a one-element `urls`; given both,
+ * `url` is the first server. Also used by core/directory, so a config edited
+ * in code without re-parsing means the same servers.
+ */
+export function staticDirectoryUrls(d: { url?: string | undefined; urls?: readonly string[] | undefined }): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const u of [d.url ?? '', ...(d.urls ?? [])]) {
+    const key = u.toLowerCase().replace(/\/$/, '');
+    if (u === '' || seen.has(key)) continue;
+    seen.add(key);
+    out.push(u);
+  }
+  return out;
+}
+
 export const directorySchema = z
   .object({
     /** Which kind of server: changes defaults (login attribute, group strategy, DN forms accepted). */
     kind: z.enum(['active-directory', 'openldap']).default('active-directory'),
-    url: ldapUrl,
+    /** One directory server; "" means none (then `urls` or `domain`). */
+    url: ldapUrl.or(z.literal('')).optional(),
+    /** Several servers, tried in this order when one does not answer. */
+    urls: z.array(ldapUrl).max(20).optional(),
+    /** DNS domain whose SRV records name the servers (_ldap._tcp.dc._msdcs.<domain> on AD). */
+    domain: dnsName.optional(),
+    /** AD site: its domain controllers are tried first (_ldap._tcp.<site>._sites.dc._msdcs.<domain>). */
+    site: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'must be an AD site name like Default-First-Site-Name').optional(),
+    /** DNS servers for discovery and for the directory's host names (split-horizon networks, tests); default: the system's. */
+    dnsServers: z.array(dnsServer).min(1).max(5).optional(),
+    /** How long discovered servers are reused before DNS is asked again. */
+    dnsCacheSeconds: z.number().int().min(0).max(86_400).default(300),
+    /** A server that did not answer is tried only after the others for this long. */
+    deadServerSeconds: z.number().int().min(0).max(3600).default(60),
     /** Upgrade an ldap:// connection with StartTLS before any bind. */
     startTls: z.boolean().default(false),
     /** PEM file with the CA that signed the directory's certificate. */
@@ -39,6 +80,15 @@ export const directorySchema = z
     loginAttribute: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/).optional(),
     /** Extra LDAP filter users must match, e.g. (objectClass=person). */
     userFilter: z.string().regex(/^\(.*\)$/, 'must be a parenthesized LDAP filter').optional(),
+    /** AD: more suffixes after which name@suffix means the account name (the domain's own DNS name always does). */
+    upnSuffixes: z.array(dnsName).max(50).default([]),
+    /** AD: NetBIOS domains accepted in DOMAIN\name; empty accepts any. */
+    netbiosDomains: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/, 'must be a NetBIOS domain name like CORP'))
+      .max(50)
+      .default([]),
+    /** AD: search the global catalog (3268/3269) for users and universal groups of every domain in the forest. */
+    globalCatalog: z.boolean().default(false),
     groupStrategy: z.enum(groupStrategies).optional(),
     /** Attribute that names a group (and so the database role it maps to). */
     groupNameAttribute: z.string().default('cn'),
@@ -58,12 +108,35 @@ export const directorySchema = z
       .optional(),
     maxNestingDepth: z.number().int().min(1).max(32).default(8),
     timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+    /** Warn at sign-in when the directory password expires within this many days; 0 never warns. */
+    expiryWarningDays: z.number().int().min(0).max(365).default(7),
+    /** OpenLDAP: the ppolicy entry for accounts without pwdPolicySubentry (slapd's ppolicy_default), for password expiry. */
+    passwordPolicyDn: z.string().min(1).optional(),
+    /** Bound service-account connections kept for searches. */
+    serviceConnections: z.number().int().min(1).max(8).default(2),
+    /** A service connection unused this long is closed. */
+    serviceIdleSeconds: z.number().int().min(60).max(86_400).default(600),
   })
-  .transform((d) => ({
-    ...d,
-    loginAttribute: d.loginAttribute ?? (d.kind === 'active-directory' ? 'sAMAccountName' : 'uid'),
-    groupStrategy: d.groupStrategy ?? (d.kind === 'active-directory' ? 'ad-nested' : 'member-nested'),
-  }));
+  .superRefine((d, ctx) => {
+    if (staticDirectoryUrls(d).length === 0 && d.domain === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'give the directory server (url), several (urls), or a domain to find them in DNS' });
+    }
+    if (d.site !== undefined && d.domain === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['site'], message: 'needs domain: sites are found through the domain\'s DNS records' });
+    }
+  })
+  .transform((d) => {
+    const urls = staticDirectoryUrls(d);
+    return {
+      ...d,
+      /** The first configured server ("" when only `domain` is given): what lists and messages show. */
+      url: urls[0] ?? '',
+      /** Every configured server in order (`url` included). */
+      urls,
+      loginAttribute: d.loginAttribute ?? (d.kind === 'active-directory' ? 'sAMAccountName' : 'uid'),
+      groupStrategy: d.groupStrategy ?? (d.kind === 'active-directory' ? 'ad-nested' : 'member-nested'),
+    };
+  });
 
 export const databaseSchema = z.object({
   host: z.string().min(1),
