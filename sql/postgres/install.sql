@@ -49,6 +49,11 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rolecall_sync') THEN
     CREATE ROLE rolecall_sync NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT;
   END IF;
+  -- The team broker's login (team mode), distinct from direct mode's sync
+  -- logins; enabled the same way. An existing one keeps its LOGIN and password.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'rolecall_broker') THEN
+    CREATE ROLE rolecall_broker NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT;
+  END IF;
 
   -- A non-superuser installer (RDS) must be able to SET ROLE rolecall_owner to
   -- hand it the schema; on PostgreSQL 16+ creating the role gave ADMIN OPTION only.
@@ -64,34 +69,11 @@ BEGIN
 END
 $install_roles$;
 
--- Session defaults of the accounts that call the sync functions. A caller can
--- SET the limits; the functions bound them again (see _check_caller and the
--- pinned lock_timeout). The log settings keep the
--- verifier parameter of sync_login out of the server log even where
--- log_statement = 'all' is set server-wide.
-DO $caller_defaults$
-DECLARE
-  v_role text := 'rolecall_sync';
-BEGIN
-  EXECUTE pg_catalog.format('ALTER ROLE %I SET statement_timeout = %L', v_role, '30s');
-  EXECUTE pg_catalog.format('ALTER ROLE %I SET lock_timeout = %L', v_role, '5s');
-  EXECUTE pg_catalog.format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', v_role, '60s');
-  EXECUTE pg_catalog.format('ALTER ROLE %I SET default_transaction_isolation = %L', v_role, 'read committed');
-  EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length_on_error = 0', v_role);
-  BEGIN
-    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_statement = %L', v_role, 'none');
-    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_min_duration_statement = -1', v_role);
-    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length = 0', v_role);
-  EXCEPTION WHEN insufficient_privilege THEN
-    RAISE WARNING 'could not turn statement logging off for % (%): with log_statement=all the server log will show SCRAM verifiers (never passwords)', v_role, SQLERRM;
-  END;
-END
-$caller_defaults$;
 
 CREATE SCHEMA IF NOT EXISTS rolecall AUTHORIZATION rolecall_owner;
 ALTER SCHEMA rolecall OWNER TO rolecall_owner;
 REVOKE ALL ON SCHEMA rolecall FROM PUBLIC;
-GRANT USAGE ON SCHEMA rolecall TO rolecall_sync;
+GRANT USAGE ON SCHEMA rolecall TO rolecall_sync, rolecall_broker;
 
 -- Everything below is created by (and so owned by) rolecall_owner.
 SET LOCAL ROLE rolecall_owner;
@@ -135,6 +117,31 @@ CREATE TABLE IF NOT EXISTS rolecall.audit (
   client_info     jsonb
 );
 CREATE INDEX IF NOT EXISTS audit_login_at ON rolecall.audit (login, at);
+-- Which kind of principal called: 'broker', 'direct' (a sync login), 'admin'.
+ALTER TABLE rolecall.audit ADD COLUMN IF NOT EXISTS principal text;
+-- A digest of the verifier Rolecall last set: a repeated sync with the same
+-- verifier (the broker's are the same within a window) writes nothing.
+ALTER TABLE rolecall.managed_login ADD COLUMN IF NOT EXISTS verifier_digest bytea;
+
+-- Wrong-password throttling shared by every broker replica: a login whose
+-- password check failed is held for a while, so retries from any number of
+-- replicas and laptops reach the directory once per hold. Nothing here is
+-- derived from a password.
+CREATE TABLE IF NOT EXISTS rolecall.signin_throttle (
+  name_key        text PRIMARY KEY,
+  failures        integer NOT NULL DEFAULT 0,
+  held_until      timestamptz,
+  last_failure_at timestamptz
+);
+
+-- The broker's sweep runs on one replica at a time: the holder of this lease.
+CREATE TABLE IF NOT EXISTS rolecall.lease (
+  name        text PRIMARY KEY,
+  holder      text NOT NULL,
+  holder_pid  integer NOT NULL,
+  acquired_at timestamptz NOT NULL,
+  expires_at  timestamptz NOT NULL
+);
 
 -- One row per login name key: the lock that serializes syncs and revocations
 -- of a login. Only the owner can lock these rows; an advisory lock could be
@@ -159,6 +166,8 @@ ALTER TABLE rolecall.group_role ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rolecall.audit ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rolecall.login_lock ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rolecall.setting ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.signin_throttle ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rolecall.lease ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA rolecall FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA rolecall FROM PUBLIC;
@@ -440,27 +449,48 @@ BEGIN
 END
 $fn$;
 
+-- Which kind of principal the session is: 'admin' (a superuser, or a member
+-- of rolecall_owner), 'broker' (rolecall_broker or a member), 'direct'
+-- (rolecall_sync or a member: a laptop in direct mode), or 'other'.
+CREATE OR REPLACE FUNCTION rolecall._principal() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+      OR pg_catalog.pg_has_role(session_user, 'rolecall_owner', 'USAGE') THEN 'admin'
+    WHEN pg_catalog.pg_has_role(session_user, 'rolecall_broker', 'MEMBER') THEN 'broker'
+    WHEN pg_catalog.pg_has_role(session_user, 'rolecall_sync', 'MEMBER') THEN 'direct'
+    ELSE 'other'
+  END
+$fn$;
+
 -- Session state a call must not run under, and limits it must run within.
 -- A snapshot older than the statement would plan from stale roles and
--- memberships, so only READ COMMITTED is accepted. Lock waits are bounded by
--- the functions' own lock_timeout; a sync principal's statement and
+-- memberships, so only READ COMMITTED is accepted. A direct-mode principal
+-- is refused when the admin turned direct mode off. Lock waits are bounded by
+-- the functions' own lock_timeout; a non-admin's statement and
 -- idle-in-transaction timeouts, when off or above the defaults install.sql
--- gives rolecall_sync, are set to those defaults for the rest of the caller's
--- transaction, so a forgotten open transaction cannot hold a login's lock for
--- long. Admins (superusers, members of rolecall_owner) keep their own settings.
+-- gives the sync logins, are set to those defaults for the rest of the
+-- caller's transaction, so a forgotten open transaction cannot hold a login's
+-- lock for long. Admins keep their own settings.
 CREATE OR REPLACE FUNCTION rolecall._check_caller(p_action text, p_login text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict error
 #print_strict_params off
+DECLARE
+  v_principal text := rolecall._principal();
 BEGIN
   IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
     PERFORM rolecall._refuse(p_action, p_login, '25000',
       pg_catalog.format('rolecall.%s must run in a READ COMMITTED transaction (this one is %s): it must see roles and memberships as they are now',
         p_action, pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
-      'SET default_transaction_isolation = ''read committed'' (install.sql sets it for rolecall_sync)');
+      'SET default_transaction_isolation = ''read committed'' (install.sql sets it for the sync logins)');
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
-     OR pg_catalog.pg_has_role(session_user, 'rolecall_owner', 'USAGE') THEN
+  IF v_principal = 'direct' AND rolecall._setting('direct_mode', 'on') = 'off' THEN
+    PERFORM rolecall._refuse(p_action, p_login, '42501',
+      pg_catalog.format('direct mode is off for this database: %s may not sync logins', session_user),
+      'Sign in through the team broker (a broker profile), or ask the database admin: rolecall.configure(''direct_mode'', ''on'').');
+  END IF;
+  IF v_principal = 'admin' THEN
     RETURN;
   END IF;
   IF pg_catalog.current_setting('statement_timeout')::interval NOT BETWEEN interval '1 millisecond' AND interval '30 seconds' THEN
@@ -613,9 +643,9 @@ CREATE OR REPLACE FUNCTION rolecall._audit(
   p_outcome text, p_message text, p_client_info jsonb
 ) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $fn$
-  INSERT INTO rolecall.audit (action, login, groups, granted, revoked, outcome, message, client_info)
+  INSERT INTO rolecall.audit (action, login, groups, granted, revoked, outcome, message, client_info, principal)
   VALUES (p_action, pg_catalog.left(p_login, 128), p_groups, p_granted, p_revoked, p_outcome,
-          pg_catalog.left(p_message, 1000), p_client_info)
+          pg_catalog.left(p_message, 1000), p_client_info, rolecall._principal())
 $fn$;
 
 -- Revokes memberships Rolecall granted (the owner is their grantor). Each one
@@ -737,6 +767,8 @@ DECLARE
   v_grant text[];
   v_role text;
   v_created boolean := false;
+  v_digest bytea;
+  v_current_until timestamptz;
 BEGIN
   PERFORM rolecall._check_caller('sync_login', p_login);
   PERFORM rolecall._check_bounds('sync_login', p_login, v_groups, p_client_info, NULL);
@@ -797,6 +829,20 @@ BEGIN
   END IF;
 
   v_created := NOT (v_plan->>'exists')::boolean;
+  v_digest := pg_catalog.sha256(pg_catalog.convert_to(p_verifier, 'UTF8'));
+  -- The same verifier as last time (the broker's are, within a window), the
+  -- roles already right, the login enabled and valid as long: nothing to write.
+  IF NOT v_created AND pg_catalog.jsonb_array_length(v_plan->'grant') = 0 AND pg_catalog.cardinality(v_revoked) = 0 THEN
+    SELECT r.rolvaliduntil INTO v_current_until
+    FROM pg_catalog.pg_roles r JOIN rolecall.managed_login m ON m.role_oid = r.oid AND m.login = r.rolname
+    WHERE r.rolname = p_login AND r.rolcanlogin AND m.verifier_digest = v_digest;
+    IF v_current_until IS NOT NULL AND v_current_until >= v_until - interval '5 minutes' THEN
+      RETURN pg_catalog.jsonb_build_object(
+        'created', false, 'denied', false, 'unchanged', true, 'granted', '[]'::jsonb, 'revoked', '[]'::jsonb,
+        'roles', v_plan->'wanted', 'skipped', v_plan->'skipped',
+        'valid_until', pg_catalog.to_char(v_current_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+    END IF;
+  END IF;
   PERFORM rolecall._set_password(p_login, p_verifier, v_until, v_created);
   IF v_created THEN
     INSERT INTO rolecall.managed_login (login, role_oid)
@@ -807,7 +853,7 @@ BEGIN
   FOREACH v_role IN ARRAY v_grant LOOP
     EXECUTE pg_catalog.format('GRANT %I TO %I GRANTED BY CURRENT_USER', v_role, p_login);
   END LOOP;
-  UPDATE rolecall.managed_login SET last_sync_at = pg_catalog.now() WHERE login = p_login;
+  UPDATE rolecall.managed_login SET last_sync_at = pg_catalog.now(), verifier_digest = v_digest WHERE login = p_login;
 
   PERFORM rolecall._audit('sync', p_login, v_groups, v_grant, v_revoked,
     CASE WHEN v_created THEN 'created' ELSE 'updated' END, NULL, p_client_info);
@@ -894,6 +940,166 @@ BEGIN
 END
 $fn$;
 
+-- Team broker API (EXECUTE granted to rolecall_broker only) ---------------------
+
+-- Wrong-password throttling, shared by every broker replica. A broker calls
+-- throttle_enter before it asks the directory and throttle_leave after, in one
+-- transaction: the row lock taken by enter makes concurrent sign-ins of the
+-- same login (on any replica) wait, so the second sees the first's outcome.
+-- Returns {"held": true, "held_until", "failures"} while a hold from an
+-- earlier failure lasts (the broker then answers without asking the directory).
+CREATE OR REPLACE FUNCTION rolecall.throttle_enter(p_login text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_key text;
+  v_row rolecall.signin_throttle%ROWTYPE;
+BEGIN
+  PERFORM rolecall._check_caller('throttle_enter', p_login);
+  PERFORM rolecall._check_bounds('throttle_enter', p_login, NULL, NULL, NULL);
+  v_key := rolecall._name_key(p_login);
+  BEGIN
+    INSERT INTO rolecall.signin_throttle (name_key) VALUES (v_key) ON CONFLICT (name_key) DO NOTHING;
+    SELECT * INTO v_row FROM rolecall.signin_throttle t WHERE t.name_key = v_key FOR UPDATE;
+  EXCEPTION WHEN lock_not_available THEN
+    PERFORM rolecall._refuse('throttle_enter', p_login, '55P03',
+      pg_catalog.format('another sign-in of "%s" is still being checked', rolecall._shown(p_login)), 'Try again in a moment.');
+  END;
+  RETURN pg_catalog.jsonb_build_object(
+    'held', v_row.held_until IS NOT NULL AND v_row.held_until > pg_catalog.clock_timestamp(),
+    'held_until', v_row.held_until, 'failures', v_row.failures);
+END
+$fn$;
+
+-- Records the outcome of the directory's password check: a failure holds the
+-- login for p_hold_seconds (1 to 3600); a success clears it.
+CREATE OR REPLACE FUNCTION rolecall.throttle_leave(p_login text, p_failed boolean, p_hold_seconds integer) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_row rolecall.signin_throttle%ROWTYPE;
+BEGIN
+  PERFORM rolecall._check_bounds('throttle_leave', p_login, NULL, NULL, NULL);
+  IF p_failed IS NULL OR p_hold_seconds IS NULL OR p_hold_seconds NOT BETWEEN 1 AND 3600 THEN
+    PERFORM rolecall._refuse('throttle_leave', p_login, '22023', 'p_failed must be true or false and p_hold_seconds from 1 to 3600');
+  END IF;
+  UPDATE rolecall.signin_throttle t
+  SET failures = CASE WHEN p_failed THEN t.failures + 1 ELSE 0 END,
+      held_until = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_hold_seconds) END,
+      last_failure_at = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() ELSE t.last_failure_at END
+  WHERE t.name_key = rolecall._name_key(p_login)
+  RETURNING * INTO v_row;
+  IF NOT FOUND THEN
+    PERFORM rolecall._refuse('throttle_leave', p_login, '55000', 'throttle_leave without throttle_enter in the same transaction');
+  END IF;
+  RETURN pg_catalog.jsonb_build_object('held_until', v_row.held_until, 'failures', v_row.failures);
+END
+$fn$;
+
+-- The logins the sweep reconciles with the directory: Rolecall logins that
+-- can log in now (LOGIN, a VALID UNTIL still ahead) and that it still manages.
+CREATE OR REPLACE FUNCTION rolecall.sweep_candidates()
+RETURNS TABLE (login text, valid_until timestamptz, roles text[], last_sync_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT m.login, l.rolvaliduntil,
+         ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+               WHERE a.member = l.oid AND a.grantor = o.oid ORDER BY 1),
+         m.last_sync_at
+  FROM rolecall.managed_login m
+  JOIN pg_catalog.pg_roles l ON l.oid = m.role_oid AND l.rolname = m.login
+  CROSS JOIN (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'rolecall_owner') o
+  WHERE l.rolcanlogin AND (l.rolvaliduntil IS NULL OR l.rolvaliduntil > pg_catalog.now())
+    AND rolecall._attribute_refusal(l.oid) IS NULL AND rolecall._power_refusal(l.oid, o.oid) IS NULL
+  ORDER BY m.login
+$fn$;
+
+-- The sweep's answer for one login: its directory groups now. Takes back the
+-- roles those groups no longer map to; when none is left, revokes the login
+-- (NOLOGIN, sessions ended). Never grants and never sets a password: new
+-- roles arrive at the user's next sign-in. Audited when it changed anything.
+CREATE OR REPLACE FUNCTION rolecall.reconcile_login(p_login text, p_groups text[], p_reason text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_plan jsonb;
+  v_revoke jsonb;
+  v_terminated integer;
+  v_disabled boolean;
+  v_message text := p_reason;
+BEGIN
+  PERFORM rolecall._check_caller('reconcile_login', p_login);
+  PERFORM rolecall._check_bounds('reconcile_login', p_login, p_groups, NULL, p_reason);
+  PERFORM rolecall._lock_login('reconcile_login', p_login);
+  v_plan := rolecall._plan(p_login, coalesce(p_groups, '{}'));
+  IF v_plan->>'refused' IS NOT NULL THEN
+    PERFORM rolecall._record_refusal('reconcile_login', p_login, '42501', v_plan->>'refused');
+    RETURN pg_catalog.jsonb_build_object('existed', (v_plan->>'exists')::boolean, 'refused', v_plan->>'refused',
+      'revoked', '[]'::jsonb, 'disabled', false);
+  END IF;
+  IF NOT (v_plan->>'exists')::boolean THEN
+    RETURN pg_catalog.jsonb_build_object('existed', false, 'revoked', '[]'::jsonb, 'disabled', false);
+  END IF;
+  v_disabled := pg_catalog.jsonb_array_length(v_plan->'wanted') = 0;
+  v_revoke := rolecall._revoke_roles(p_login,
+    rolecall._text_array(CASE WHEN v_disabled THEN v_plan->'current' ELSE v_plan->'revoke' END));
+  IF pg_catalog.jsonb_array_length(v_revoke->'failed') > 0 THEN
+    v_disabled := true;
+    v_message := pg_catalog.concat_ws('; ', v_message, 'could not take back '
+      || pg_catalog.array_to_string(rolecall._text_array(v_revoke->'failed'), ', '));
+  END IF;
+  IF v_disabled THEN
+    v_terminated := rolecall._disable_login(p_login, (v_plan->>'oid')::oid, true);
+  END IF;
+  IF v_disabled OR pg_catalog.jsonb_array_length(v_revoke->'revoked') > 0 THEN
+    PERFORM rolecall._audit('reconcile', p_login, p_groups, '{}', rolecall._text_array(v_revoke->'revoked'),
+      CASE WHEN v_disabled THEN 'revoked' ELSE 'updated' END, v_message, NULL);
+  END IF;
+  RETURN pg_catalog.jsonb_build_object('existed', true, 'revoked', v_revoke->'revoked', 'disabled', v_disabled,
+    'terminated', v_terminated, 'roles', CASE WHEN v_disabled THEN '[]'::jsonb ELSE v_plan->'wanted' END);
+END
+$fn$;
+
+-- The sweep lease: one holder at a time, by name. Acquires or renews it for
+-- p_holder (a replica's name) on this connection for p_ttl_seconds (5 to
+-- 3600). Another holder's lease is taken over once it expired or once the
+-- session that holds it is gone. (An advisory lock could be taken and held
+-- forever by any login; this row only by the broker.)
+CREATE OR REPLACE FUNCTION rolecall.sweep_lease(p_holder text, p_ttl_seconds integer) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_row rolecall.lease%ROWTYPE;
+BEGIN
+  IF p_holder IS NULL OR p_holder = '' OR pg_catalog.octet_length(p_holder) > 200 OR p_ttl_seconds IS NULL OR p_ttl_seconds NOT BETWEEN 5 AND 3600 THEN
+    PERFORM rolecall._refuse('sweep_lease', NULL, '22023', 'p_holder must be 1 to 200 bytes and p_ttl_seconds from 5 to 3600');
+  END IF;
+  INSERT INTO rolecall.lease AS l (name, holder, holder_pid, acquired_at, expires_at)
+  VALUES ('sweep', p_holder, pg_catalog.pg_backend_pid(), pg_catalog.clock_timestamp(),
+          pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_ttl_seconds))
+  ON CONFLICT (name) DO UPDATE
+    SET holder = EXCLUDED.holder, holder_pid = EXCLUDED.holder_pid, expires_at = EXCLUDED.expires_at,
+        acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.holder_pid = EXCLUDED.holder_pid THEN l.acquired_at ELSE EXCLUDED.acquired_at END
+    WHERE (l.holder = EXCLUDED.holder AND l.holder_pid = EXCLUDED.holder_pid)
+       OR l.expires_at <= pg_catalog.clock_timestamp()
+       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.holder_pid);
+  SELECT * INTO v_row FROM rolecall.lease l WHERE l.name = 'sweep';
+  RETURN pg_catalog.jsonb_build_object(
+    'held', v_row.holder = p_holder AND v_row.holder_pid = pg_catalog.pg_backend_pid(),
+    'holder', v_row.holder, 'expires_at', v_row.expires_at, 'acquired_at', v_row.acquired_at);
+END
+$fn$;
+
+-- Gives the lease up (a replica shutting down), so the next takes it at once.
+CREATE OR REPLACE FUNCTION rolecall.sweep_release(p_holder text) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH gone AS (DELETE FROM rolecall.lease l WHERE l.name = 'sweep' AND l.holder = p_holder RETURNING 1)
+  SELECT EXISTS (SELECT 1 FROM gone)
+$fn$;
+
 -- Admin helpers (run by the admin as themselves; not callable by rolecall_sync) --
 
 CREATE OR REPLACE FUNCTION rolecall.allow_group(group_name text, role_name text) RETURNS void
@@ -968,6 +1174,8 @@ $fn$;
 
 -- Changes a setting. min_scram_iterations: the lowest SCRAM iteration count
 -- sync_login accepts (4096, PostgreSQL's default, up to 10 000 000).
+-- direct_mode: 'off' refuses every direct-mode sync login, so only the team
+-- broker (rolecall_broker and its members) may sync logins.
 CREATE OR REPLACE FUNCTION rolecall.configure(name text, value text) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict error
@@ -977,14 +1185,77 @@ BEGIN
     IF configure.value !~ '^[0-9]{1,8}$' OR configure.value::integer NOT BETWEEN 4096 AND 10000000 THEN
       RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'min_scram_iterations must be a whole number from 4096 to 10000000';
     END IF;
+  ELSIF configure.name = 'direct_mode' THEN
+    IF configure.value IS NULL OR configure.value NOT IN ('on', 'off') THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'direct_mode must be on or off';
+    END IF;
   ELSE
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = pg_catalog.format('unknown setting "%s" (known: min_scram_iterations)', rolecall._shown(configure.name));
+      MESSAGE = pg_catalog.format('unknown setting "%s" (known: min_scram_iterations, direct_mode)', rolecall._shown(configure.name));
   END IF;
   INSERT INTO rolecall.setting (name, value) VALUES (configure.name, configure.value)
   ON CONFLICT ON CONSTRAINT setting_pkey DO UPDATE SET value = EXCLUDED.value, changed_at = pg_catalog.now();
   PERFORM rolecall._audit('configure', NULL, NULL, ARRAY[configure.name || '=' || configure.value], '{}', 'ok', NULL, NULL);
   RETURN (SELECT pg_catalog.jsonb_object_agg(s.name, s.value) FROM rolecall.setting s);
+END
+$fn$;
+
+-- The session defaults of a principal that calls the sync functions (run as
+-- the admin: only the role's admin may set them). The limits are defaults a
+-- caller can SET (the functions bound them again); the log settings keep the
+-- verifier parameter of sync_login out of the server log even where
+-- log_statement = 'all' is set server-wide. Returns false when the log
+-- settings could not be set (they need a superuser).
+CREATE OR REPLACE FUNCTION rolecall._principal_defaults(p_role text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+BEGIN
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET statement_timeout = %L', p_role, '30s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET lock_timeout = %L', p_role, '5s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', p_role, '60s');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET default_transaction_isolation = %L', p_role, 'read committed');
+  EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length_on_error = 0', p_role);
+  BEGIN
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_statement = %L', p_role, 'none');
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_min_duration_statement = -1', p_role);
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET log_parameter_max_length = 0', p_role);
+  EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'could not turn statement logging off for % (%): with log_statement=all the server log will show SCRAM verifiers (never passwords)', p_role, SQLERRM;
+    RETURN false;
+  END;
+  RETURN true;
+END
+$fn$;
+
+-- Creates a login for one broker replica set ('broker') or one machine in
+-- direct mode ('direct'): a member of rolecall_broker or rolecall_sync with
+-- their session defaults, created without a password (set one with \password).
+-- One login per machine lets the audit name the machine and lets one be
+-- turned off without touching the others.
+CREATE OR REPLACE FUNCTION rolecall.add_principal(name text, kind text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict error
+#print_strict_params off
+DECLARE
+  v_parent text;
+BEGIN
+  v_parent := CASE add_principal.kind WHEN 'broker' THEN 'rolecall_broker' WHEN 'direct' THEN 'rolecall_sync' END;
+  IF v_parent IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'kind must be broker or direct';
+  END IF;
+  IF rolecall._name_refusal(add_principal.name) IS NOT NULL AND add_principal.name !~ '^rolecall_[a-z0-9_]+$' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = pg_catalog.format('"%s" cannot be a principal: %s', rolecall._shown(add_principal.name), rolecall._name_refusal(add_principal.name));
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = add_principal.name) THEN
+    RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('role "%s" already exists', add_principal.name);
+  END IF;
+  EXECUTE pg_catalog.format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT IN ROLE %I',
+    add_principal.name, v_parent);
+  PERFORM rolecall._principal_defaults(add_principal.name);
+  PERFORM rolecall._audit('add_principal', add_principal.name, NULL, ARRAY[v_parent]::text[], '{}', 'ok', NULL, NULL);
+  RETURN pg_catalog.format('created %s (member of %s); now set its password: \password %s', add_principal.name, v_parent, add_principal.name);
 END
 $fn$;
 
@@ -1114,7 +1385,7 @@ BEGIN
   FOR v_fn IN
     SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
     WHERE p.pronamespace = 'rolecall'::regnamespace AND p.prokind = 'f'
-      AND (p.prosecdef OR p.proname IN ('allow_group', 'disallow_group', 'configure'))
+      AND (p.prosecdef OR p.proname IN ('allow_group', 'disallow_group', 'configure', 'add_principal'))
   LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SET lock_timeout = %L', v_fn, '5s');
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SET password_encryption = %L', v_fn, 'scram-sha-256');
@@ -1140,9 +1411,35 @@ GRANT EXECUTE ON FUNCTION
   rolecall.sync_login(text, text, text[], interval, jsonb),
   rolecall.revoke_login(text, text),
   rolecall.preview_sync(text, text[])
-TO rolecall_sync;
+TO rolecall_sync, rolecall_broker;
+GRANT EXECUTE ON FUNCTION
+  rolecall.throttle_enter(text),
+  rolecall.throttle_leave(text, boolean, integer),
+  rolecall.sweep_candidates(),
+  rolecall.reconcile_login(text, text[], text),
+  rolecall.sweep_lease(text, integer),
+  rolecall.sweep_release(text)
+TO rolecall_broker;
 
 RESET ROLE;
+
+-- Session defaults for the sync logins: rolecall_sync, rolecall_broker and
+-- every login made a member of either (add_principal).
+DO $principal_defaults$
+DECLARE
+  v_role text;
+BEGIN
+  FOR v_role IN
+    SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname IN ('rolecall_sync', 'rolecall_broker')
+    UNION
+    SELECT r.rolname FROM pg_catalog.pg_auth_members a JOIN pg_catalog.pg_roles r ON r.oid = a.member
+    WHERE a.roleid IN (SELECT p.oid FROM pg_catalog.pg_roles p WHERE p.rolname IN ('rolecall_sync', 'rolecall_broker'))
+    ORDER BY 1
+  LOOP
+    PERFORM rolecall._principal_defaults(v_role);
+  END LOOP;
+END
+$principal_defaults$;
 
 -- revoke_login ends the sessions of a revoked login: the owner needs
 -- pg_signal_backend for that (it never signals superuser sessions).

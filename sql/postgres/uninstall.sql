@@ -4,8 +4,8 @@
 --
 -- Logins Rolecall created are NOT dropped (they may own tables or hold grants
 -- an admin gave them): each ends NOLOGIN and without the group roles Rolecall
--- granted. Drop them yourself if you want them gone. rolecall_owner and
--- rolecall_sync are dropped unless something still depends on them (for
+-- granted. Drop them yourself if you want them gone. rolecall_owner,
+-- rolecall_sync and rolecall_broker are dropped unless something still depends on them (for
 -- example Rolecall installed in another database of the same server): then a
 -- NOTICE says so and they stay.
 
@@ -28,7 +28,7 @@ DO $uninstall_roles$
 DECLARE
   v_role text;
 BEGIN
-  FOREACH v_role IN ARRAY ARRAY['rolecall_sync', 'rolecall_owner'] LOOP
+  FOREACH v_role IN ARRAY ARRAY['rolecall_sync', 'rolecall_broker', 'rolecall_owner'] LOOP
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = v_role) THEN
       BEGIN
         EXECUTE pg_catalog.format('DROP ROLE %I', v_role);

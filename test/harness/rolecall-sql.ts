@@ -33,6 +33,8 @@ export interface SyncJson {
   created: boolean;
   denied: boolean;
   refused?: string;
+  /** True when nothing had to change (the same verifier as last time): nothing was written. */
+  unchanged?: boolean;
   granted: string[];
   revoked: string[];
   roles: string[];
