@@ -278,10 +278,9 @@ export class ClientSession {
     // From here on: no timeout of ours, TCP keepalive only.
     this.socket.setTimeout(0);
     client.write(upstream.greeting);
-    if (leftoverBytes > 0) upstream.socket.write(leftover);
     const unregister = upstream.backendKey ? this.host.registerBackend(upstream.backendKey.pid, upstream.backendKey.key) : () => undefined;
     this.record('success', null);
-    this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined });
+    this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined, pending: leftover });
     const release = this.host.releaseUpstream;
     void this.relayHandle.done.then((r) => {
       unregister();
