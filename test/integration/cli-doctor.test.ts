@@ -51,7 +51,7 @@ describe('rolecall doctor', () => {
       ['rolecall schema', true],
     ]);
     expect(r.stdout).toMatch(/✓ tls: encrypted .*certificate and host name verified/);
-    expect(r.stdout).toMatch(/✓ rolecall schema: version 1 installed/);
+    expect(r.stdout).toMatch(/✓ rolecall schema: version 2 installed/);
     expect(r.stdout).toMatch(/All checks passed \(1 profile\(s\)\)\./);
   });
 
