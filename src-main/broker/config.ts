@@ -101,7 +101,8 @@ const sweepSchema = z.strictObject({
 
 const syncSchema = z.strictObject({
   user: z.string().min(1).default('rolecall_broker'),
-  poolSize: z.number().int().min(1).max(20).default(4),
+  /** Each sign-in holds one connection of the throttle database's pool while the directory checks the password. */
+  poolSize: z.number().int().min(1).max(20).default(8),
 });
 
 const DIRECTORY_KEYS = new Set(Object.keys(directorySchema.in.shape));
