@@ -1,10 +1,11 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerConfigInput } from '../../src-main/broker/config.js';
 import type { ErrorBody, ReadyResponse, SignInResponse } from '../../src-main/core/broker-api/schema.js';
 import { brokerEnv, newCredentialKey, prepareBrokerDatabase, startBrokerProcess, type BrokerProcess } from '../harness/broker.js';
-import { tempDir } from '../harness/ports.js';
+import { tempDir, waitFor } from '../harness/ports.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { run } from '../harness/run.js';
 import { startSlapd, type SlapdServer } from '../harness/slapd.js';
@@ -38,8 +39,10 @@ beforeAll(async () => {
   await prepareBrokerDatabase(db, { database: 'app', groups: { 'pg-readers': 'app_read', 'pg-writers': 'app_write' }, brokerPassword });
   const dn: Record<string, string> = {};
   for (const [uid, password] of Object.entries(PASSWORDS)) dn[uid] = await ldap.addUser(uid, password);
+  const twoDays = await ldap.addPolicy('two-days', { pwdMaxAge: String(2 * 86_400) });
+  dn.soon = await ldap.addUser('soon', 'soon-Pass-1', { policy: twoDays });
   const analysts = await ldap.addGroup('analysts', [dn.alice!]);
-  await ldap.addGroup('pg-readers', [analysts, dn.carol!, dn.erin!, dn.dan!]);
+  await ldap.addGroup('pg-readers', [analysts, dn.carol!, dn.erin!, dn.dan!, dn.soon!]);
   await ldap.addGroup('pg-writers', [dn.alice!]);
   await ldap.addGroup('staff', [dn.bob!]);
   await ldap.lockUser('carol');
@@ -108,6 +111,15 @@ describe('the broker with OpenLDAP and PostgreSQL 15', () => {
     expect((await broker.request('/healthz')).body).toEqual({ ok: true });
   });
 
+  it('says when the directory password expires, when that is soon', async () => {
+    const soon = await signIn(broker, 'soon', 'soon-Pass-1');
+    expect(soon.status, soon.text).toBe(200);
+    const left = Date.parse(soon.body.directoryPasswordExpiresAt ?? '') - Date.now();
+    expect(left).toBeGreaterThan(86_400_000);
+    expect(left).toBeLessThanOrEqual(2 * 86_400_000);
+    expect((await signIn(broker, 'alice', PASSWORDS.alice)).body.directoryPasswordExpiresAt).toBeUndefined();
+  });
+
   it('a locked account and a user without a permitted group are refused with the proxy\'s words', async () => {
     const locked = await signIn(broker, 'carol', PASSWORDS.carol);
     expect(locked.status).toBe(403);
@@ -146,6 +158,34 @@ describe('the broker with OpenLDAP and PostgreSQL 15', () => {
     expect(refused.body.error.message).toBe('this device\'s client certificate is not trusted by the broker');
   });
 });
+
+describe('draining at SIGTERM', () => {
+  it('answers the request in flight, takes no new connection, exits 0', async () => {
+    const draining = await another('draining', (c) => ({ ...c, listen: { ...c.listen, drainSeconds: 20 } }));
+    const body = JSON.stringify({ login: 'alice', password: PASSWORDS.alice, database: 'app' });
+    const socket = await rawTls(draining.port);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(`POST /v1/sign-in HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`);
+    const exit = draining.stop();
+    await waitFor('the broker to start draining', async () => (draining.stderr().includes('"msg":"broker draining"') ? true : undefined), 10_000, 50);
+    await expect(draining.request('/healthz')).rejects.toThrow(/ECONNREFUSED|ECONNRESET|socket hang up/);
+    socket.write(body.slice(10));
+    await ended;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/"login":"alice"/);
+    expect(await exit).toBe(0);
+  });
+});
+
+/** A TLS connection to a broker on loopback. */
+function rawTls(port: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pki.caFile), servername: 'localhost' }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
 
 describe('rolecall broker --check', () => {
   const check = (file: string, extraEnv: NodeJS.ProcessEnv) =>
