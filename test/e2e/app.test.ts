@@ -304,7 +304,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => card.getByTestId('restart-pending').count(), { timeout: 20_000 }).toBe(0);
     expect(await card.getByTestId('state').textContent()).toBe('Running');
-    expect(ctx.service.get(PROFILE_ID)?.profile.cache.ttlSeconds).toBe(300);
+    expect(ctx.service.get(PROFILE_ID)?.profile.cache).toMatchObject({ ttlSeconds: 300 });
     expect((await psql(ALICE.login, ALICE.password, 'SELECT 1')).code).toBe(0);
   });
 

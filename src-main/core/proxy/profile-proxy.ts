@@ -6,7 +6,7 @@ import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
 import type { Logger } from '../log.js';
-import type { Profile } from '../profiles/schema.js';
+import { isBrokerProfile, type Profile } from '../profiles/schema.js';
 import { forwardCancel } from './cancel-forwarder.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
@@ -27,7 +27,7 @@ export interface ProfileProxyEvents {
 }
 
 export interface ProfileProxyDeps {
-  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode. The proxy owns it from here (closes it on stop). */
+  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode, BrokerAuthenticator in team mode. The proxy owns it from here (closes it on stop). */
   authenticator: Authenticator;
   logger: Logger;
   history?: HistorySink;
@@ -51,6 +51,8 @@ export interface ActiveSession {
 export interface ProxyStatus {
   profileId: string;
   name: string;
+  /** direct: this machine checks the directory and syncs; broker: the team's broker does. */
+  mode: 'direct' | 'broker';
   state: ProxyState;
   host: string;
   port: number;
@@ -58,6 +60,15 @@ export interface ProxyStatus {
   activeConnections: number;
   sessions: ActiveSession[];
   counters: AuthCounters & SessionTally;
+}
+
+/**
+ * At most how long a login stays signed in without asking again: direct mode's
+ * cache.ttlSeconds; in team mode the broker's answer decides (its password
+ * window), and 10 minutes bounds what is kept for it here.
+ */
+function cachedLoginSeconds(profile: Profile): number {
+  return isBrokerProfile(profile) ? 600 : profile.cache.ttlSeconds;
 }
 
 /** Raised when a profile's local port cannot be used. Never silently moves to another port. */
@@ -116,9 +127,10 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
       logger: deps.logger,
     });
     // Derived SCRAM keys and kept connections live no longer than a cached login.
-    this.scramKeys = new ScramKeyStore(profile.cache.ttlSeconds * 1000);
+    const loginLifetime = cachedLoginSeconds(profile);
+    this.scramKeys = new ScramKeyStore(loginLifetime * 1000);
     this.pool = new UpstreamPool(
-      { ...profile.pool, maxLifetimeSeconds: Math.max(profile.cache.ttlSeconds, 60) },
+      { ...profile.pool, maxLifetimeSeconds: Math.max(loginLifetime, 60) },
       (login, signal) =>
         connectUpstream(this.target, { ...login, scramKeyCache: this.scramKeys.forLogin(login.user, login.password) }, { signal, logger: deps.logger }),
       deps.logger,
@@ -233,6 +245,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     return {
       profileId: this.profile.id,
       name: this.profile.name,
+      mode: this.profile.mode ?? 'direct',
       state: this.state,
       host: this.profile.listen.host,
       port: this.profile.listen.port,
