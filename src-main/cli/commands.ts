@@ -2,6 +2,7 @@ import { println, UsageError, type CliIo } from './io.js';
 import { startCommand } from './start.js';
 import { historyCommand } from './history-command.js';
 import { doctorCommand } from './doctor-command.js';
+import { brokerCommand } from './broker-command.js';
 import { profilesCommand, secretsCommand, sqlCommand, statusCommand } from './small-commands.js';
 
 const HELP = `rolecall — sign in to PostgreSQL with your directory (AD/LDAP) account
@@ -15,6 +16,7 @@ Usage:
   rolecall sql install | uninstall                            print the database scripts
   rolecall history [--json|--csv] [--since 24h] [--login L] [--outcome denied] [--profile ID]
   rolecall demo [--port 5050] [--json]                        everything on this machine, to try it
+  rolecall broker --config broker.json [--check]             the team broker (HTTPS API; README, "Team setup")
 
 Config: $ROLECALL_CONFIG or the per-user config file (see README).`;
 
@@ -36,6 +38,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return await sqlCommand(args, io);
       case 'history':
         return await historyCommand(args, io);
+      case 'broker':
+        return await brokerCommand(args, io);
       case 'demo': {
         const { demoCommand } = await import('../demo/demo-command.js');
         return await demoCommand(args, io);

@@ -9,8 +9,11 @@ export interface TcpRelay {
   close(): Promise<void>;
 }
 
-/** A TCP relay on 127.0.0.1 to `targetPort`, for connections that should hang mid-conversation. */
-export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
+/**
+ * A TCP relay on 127.0.0.1 to `targetPort`, for connections that should hang
+ * mid-conversation, or a server that appears on `listenPort` later (0: any free port).
+ */
+export async function startTcpRelay(targetPort: number, listenPort = 0): Promise<TcpRelay> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   const server = net.createServer((client) => {
     relay.accepted++;
@@ -28,7 +31,7 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', () => resolve()));
   const relay: TcpRelay = {
     port: (server.address() as net.AddressInfo).port,
     accepted: 0,

@@ -4,10 +4,9 @@ import { ClientError, SqlState, invalidCredentials } from '../client-errors.js';
 import { permittedGroups } from '../directory/permitted.js';
 import type { DirectProfile } from '../profiles/schema.js';
 import { buildScramVerifier } from '../sync/scram-verifier.js';
+import { admit } from './admission.js';
 import type { AuthCounters, AuthResult, Authenticator, ClientInfo } from './authenticator.js';
 import { directoryDenial, failureOf, internalError, syncDenial } from './denials.js';
-import { databaseLogin } from './login-case.js';
-import { refusedLoginReason } from './login-policy.js';
 import { SignInMemo } from './sign-in-memo.js';
 
 /** What signing in needs from the directory (core/directory's Directory is one). */
@@ -109,26 +108,8 @@ export class DirectoryAuthenticator implements Authenticator {
       const user = await this.directory.authenticate(typedLogin, password).catch((e: unknown) => {
         throw this.directoryError(typedLogin, e);
       });
-      const login = databaseLogin(user.login, this.settings.loginCase);
+      const { login, groups } = admit(user, this.settings, this.logger, { profile: this.settings.profileId });
       account = login;
-      const refused = refusedLoginReason(login);
-      if (refused) {
-        this.logger.warn({ profile: this.settings.profileId, login, reason: refused }, 'refused login name');
-        throw new ClientError({
-          sqlstate: SqlState.invalidAuthorization,
-          message: `Rolecall refuses to log in as "${login}": ${refused}`,
-          hint: 'Ask your database administrator; protected roles can never be used through Rolecall.',
-        });
-      }
-      const groups = this.settings.permittedGroups(user.groups);
-      if (groups.length === 0) {
-        this.logger.info({ profile: this.settings.profileId, login, directoryGroups: user.groups.length }, 'no permitted group');
-        throw new ClientError({
-          sqlstate: SqlState.invalidAuthorization,
-          message: `"${login}" is not in any directory group this database accepts`,
-          hint: 'Ask to be added to one of the database access groups, then connect again. Rolecall\'s "Access check" shows which groups count.',
-        });
-      }
       this.counters.syncCalls++;
       const synced = await this.sync
         .syncLogin({

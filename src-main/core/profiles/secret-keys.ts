@@ -8,6 +8,11 @@ import type { FieldError } from './schema.js';
  */
 const SECRET_KEY = /(password|passwd|passphrase|pwd|secret|credentials?|^pass)$/i;
 
+/** Whether a key's name says it holds a secret (dashes and underscores ignored). Also used by the broker's config. */
+export function looksLikeSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key.replace(/[-_]/g, ''));
+}
+
 export function findSecretKeys(value: unknown): FieldError[] {
   const errors: FieldError[] = [];
   walk(value, [], errors, value);
@@ -22,7 +27,7 @@ function walk(value: unknown, at: (string | number)[], errors: FieldError[], roo
   if (value === null || typeof value !== 'object') return;
   for (const [key, child] of Object.entries(value)) {
     const here = [...at, key];
-    if (SECRET_KEY.test(key.replace(/[-_]/g, ''))) {
+    if (looksLikeSecretKey(key)) {
       errors.push({ path: here.join('.'), message: secretMessage(here, root) });
     } else {
       walk(child, here, errors, root);

@@ -24,6 +24,22 @@ export interface SyncResult {
   revoked: string[];
   /** The allow-listed roles the login holds after the sync. */
   roles: string[];
+  /** Nothing had to change (same verifier, roles and expiry as before): the database wrote nothing. */
+  unchanged: boolean;
+  /** The login's VALID UNTIL after the sync (ISO), when the database says. */
+  validUntil?: string;
+}
+
+/** What a sync gives the login: a verifier, its groups and how long the password lives. */
+export interface SyncLoginInput {
+  login: string;
+  verifier: string;
+  groups: string[];
+  /** The password's lifetime from now; or give `validUntil`. */
+  validForSeconds?: number;
+  /** The password's exact VALID UNTIL (whole seconds): the same on every call in a window, so a repeated sync writes nothing. */
+  validUntil?: Date;
+  clientInfo: Record<string, unknown>;
 }
 
 export type SyncFailure = 'no-roles' | 'refused' | 'not-installed' | 'permission' | 'unreachable' | 'auth' | 'failed';
@@ -40,16 +56,47 @@ export class SyncError extends Error {
   }
 }
 
+/** What rolecall.revoke_login returns. */
+export interface RevokeResult {
+  existed: boolean;
+  revoked: string[];
+  /** Sessions ended; null when the owner may not signal backends. */
+  terminated: number | null;
+  refused?: string;
+  message?: string;
+}
+
 /** What rolecall.sync_login returns (sql/postgres/install.sql). */
 interface SyncLoginRow {
   created: boolean;
   denied: boolean;
+  unchanged?: boolean;
+  valid_until?: string;
   /** Set when Rolecall refused to touch the login (a protected, unmanaged or look-alike role); the refusal is audited. */
   refused?: string;
   granted: string[];
   revoked: string[];
   roles: string[];
   message?: string;
+}
+
+/** The statement and parameters of one rolecall.sync_login call; VALID UNTIL either from now or exact. */
+function syncLoginCall(input: SyncLoginInput): [string, unknown[]] {
+  const head = [input.login, input.verifier, input.groups];
+  const info = JSON.stringify(input.clientInfo);
+  if (input.validUntil !== undefined) {
+    if (Number.isNaN(input.validUntil.getTime())) throw new SyncError('failed', 'validUntil is not a valid time');
+    // Subtracting now() in the same statement makes the database's VALID UNTIL exactly this instant.
+    return [
+      'SELECT rolecall.sync_login($1, $2, $3::text[], $4::timestamptz - pg_catalog.now(), $5::jsonb) AS r',
+      [...head, input.validUntil.toISOString(), info],
+    ];
+  }
+  const seconds = input.validForSeconds ?? Number.NaN;
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new SyncError('failed', `validForSeconds must be positive (got ${input.validForSeconds})`);
+  }
+  return ['SELECT rolecall.sync_login($1, $2, $3::text[], make_interval(secs => $4), $5::jsonb) AS r', [...head, Math.round(seconds), info]];
 }
 
 /** Server-side cap on one call: sync_login may wait for a concurrent sync of the same login. */
@@ -91,21 +138,8 @@ export class SyncClient {
     this.pool.on('error', (e) => this.logger.warn({ database: this.where, error: e.message }, 'sync pool connection lost'));
   }
 
-  async syncLogin(input: {
-    login: string;
-    verifier: string;
-    groups: string[];
-    validForSeconds: number;
-    clientInfo: Record<string, unknown>;
-  }): Promise<SyncResult> {
-    if (!Number.isFinite(input.validForSeconds) || input.validForSeconds <= 0) {
-      throw new SyncError('failed', `validForSeconds must be positive (got ${input.validForSeconds})`);
-    }
-    const row = await this.call<SyncLoginRow>(
-      'SELECT rolecall.sync_login($1, $2, $3::text[], make_interval(secs => $4), $5::jsonb) AS r',
-      [input.login, input.verifier, input.groups, Math.round(input.validForSeconds), JSON.stringify(input.clientInfo)],
-      input.verifier,
-    );
+  async syncLogin(input: SyncLoginInput): Promise<SyncResult> {
+    const row = await this.call<SyncLoginRow>(...syncLoginCall(input), input.verifier);
     if (row.refused) {
       this.logger.warn({ login: input.login, reason: row.refused }, 'sync: the database refused to manage this login');
       throw new SyncError('refused', row.message ?? `Rolecall refuses to manage role "${input.login}": ${row.refused}`, { sqlstate: '42501' });
@@ -116,21 +150,54 @@ export class SyncClient {
         sqlstate: '28000',
       });
     }
-    const result: SyncResult = { created: row.created, granted: row.granted, revoked: row.revoked, roles: row.roles };
-    this.logger.info({ login: input.login, ...result }, 'sync: login synced');
+    const result: SyncResult = {
+      created: row.created,
+      granted: row.granted,
+      revoked: row.revoked,
+      roles: row.roles,
+      unchanged: row.unchanged === true,
+      ...(row.valid_until === undefined ? {} : { validUntil: row.valid_until }),
+    };
+    this.logger.info({ login: input.login, ...result }, result.unchanged ? 'sync: login unchanged' : 'sync: login synced');
     return result;
   }
 
-  async revokeLogin(login: string, reason: string): Promise<void> {
-    const row = await this.call<{ existed: boolean; revoked: string[]; terminated: number | null; refused?: string; message?: string }>(
-      'SELECT rolecall.revoke_login($1, $2) AS r',
-      [login, reason],
-    );
+  /** rolecall.revoke_login: NOLOGIN, Rolecall's roles taken back, sessions ended, audited with `reason`. */
+  async revokeLogin(login: string, reason: string): Promise<RevokeResult> {
+    const row = await this.call<RevokeResult>('SELECT rolecall.revoke_login($1, $2) AS r', [login, reason]);
     if (row.refused) {
       this.logger.warn({ login, reason: row.refused }, 'sync: the database refused to revoke this login');
       throw new SyncError('refused', row.message ?? `Rolecall refuses to manage role "${login}": ${row.refused}`, { sqlstate: '42501' });
     }
     this.logger.info({ login, reason, ...row }, 'sync: login revoked');
+    return row;
+  }
+
+  /**
+   * A connection of its own (not pooled) as the sync account, for state that
+   * belongs to one database session (the broker's sweep lease). The caller ends it.
+   */
+  async connectSession(applicationName: string): Promise<pg.Client> {
+    const t = this.target;
+    const client = new pg.Client({
+      host: t.host,
+      port: t.port,
+      database: t.database,
+      user: t.user,
+      password: t.password,
+      ssl: pgSslConfig(t.sslmode, t.caFile, t.host),
+      connectionTimeoutMillis: t.connectTimeoutMs,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      application_name: applicationName,
+    });
+    client.on('error', (e) => this.logger.warn({ database: this.where, error: e.message }, 'sync session lost'));
+    try {
+      await client.connect();
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      throw this.toSyncError(e, 'connect');
+    }
+    return client;
   }
 
   /** The installed schema version, or null when install.sql has not been run. */
@@ -143,6 +210,44 @@ export class SyncClient {
     }
   }
 
+  /**
+   * Runs `work` on one pooled connection inside BEGIN … COMMIT (ROLLBACK when
+   * it throws). Database and network failures come back as SyncErrors.
+   */
+  async transaction<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const out = await work(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  /** Runs `work` on one pooled connection; failures come back as SyncErrors (a SyncError thrown by `work` as is). */
+  async withClient<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    if (this.closed) throw new SyncError('failed', 'the sync client is closed');
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.toSyncError(e, 'connect');
+    }
+    try {
+      const out = await work(client);
+      client.release();
+      return out;
+    } catch (e) {
+      client.release(e instanceof pg.DatabaseError || e instanceof SyncError ? undefined : true);
+      if (e instanceof SyncError) throw e;
+      throw this.toSyncError(e, 'query');
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -151,33 +256,27 @@ export class SyncClient {
 
   /** One call, one pooled connection; every failure comes back as a SyncError. */
   private async call<T>(sql: string, params: unknown[], secret?: string): Promise<T> {
-    if (this.closed) throw new SyncError('failed', 'the sync client is closed');
-    let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      return await this.withClient(async (client) => {
+        const res = await client.query<{ r: T }>(sql, params);
+        const row = res.rows[0];
+        if (!row) throw new SyncError('failed', 'the sync function returned no row');
+        return row.r;
+      });
     } catch (e) {
-      throw this.toSyncError(e, 'connect', secret);
-    }
-    try {
-      const res = await client.query<{ r: T }>(sql, params);
-      client.release();
-      const row = res.rows[0];
-      if (!row) throw new SyncError('failed', 'the sync function returned no row');
-      return row.r;
-    } catch (e) {
-      // A connection that failed mid-query is not given back to the pool.
-      client.release(e instanceof pg.DatabaseError ? undefined : true);
-      if (e instanceof SyncError) throw e;
-      throw this.toSyncError(e, 'query', secret);
+      // Belt and braces: no server message should ever carry the verifier.
+      if (secret && e instanceof SyncError && e.message.includes(secret)) {
+        const scrubbed = e.message.split(secret).join('[verifier]');
+        throw new SyncError(e.failure, scrubbed, e.sqlstate === undefined ? {} : { sqlstate: e.sqlstate });
+      }
+      throw e;
     }
   }
 
-  private toSyncError(e: unknown, phase: Phase, secret: string | undefined): SyncError {
+  private toSyncError(e: unknown, phase: Phase): SyncError {
     const err = e as { code?: unknown; message?: unknown };
     const code = typeof err.code === 'string' ? err.code : undefined;
-    // Belt and braces: no server message should ever carry the verifier.
-    let message = typeof err.message === 'string' ? err.message : String(e);
-    if (secret) message = message.split(secret).join('[verifier]');
+    const message = typeof err.message === 'string' ? err.message : String(e);
     const at = this.where;
 
     if (e instanceof pg.DatabaseError && code) {
