@@ -10,10 +10,11 @@ import { println, readSecret, UsageError, type CliIo } from './io.js';
 import { printFieldErrors } from './print.js';
 import { readRuntimeStatus, runtimeStatusPath } from './runtime-status.js';
 import { describeStatus } from './start.js';
+import { importBrokerCommand } from './import-command.js';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sql', 'postgres');
 
-/** `rolecall profiles validate FILE` and `rolecall profiles list [--config FILE]`. */
+/** `rolecall profiles validate FILE`, `rolecall profiles list [--config FILE]` and `rolecall profiles import --broker URL` (import-command.ts). */
 export async function profilesCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'validate') {
@@ -41,7 +42,8 @@ export async function profilesCommand(args: string[], io: CliIo): Promise<number
     }
     return 0;
   }
-  throw new UsageError('usage: rolecall profiles validate FILE | rolecall profiles list [--config FILE]');
+  if (sub === 'import') return importBrokerCommand(rest, io);
+  throw new UsageError('usage: rolecall profiles validate FILE | rolecall profiles list [--config FILE] | rolecall profiles import --broker URL ...');
 }
 
 /** `rolecall status`: what a running `rolecall start` reports. */
