@@ -75,6 +75,17 @@ export async function installRolecall(pgServer: PgServer): Promise<string> {
   return syncPassword;
 }
 
+/** USERS in slapd with their groups: alice in heimdall-hr-data and (nested, through hr-analysts) heimdall-readonly; carol locked. */
+export async function populateDirectory(ldap: SlapdServer): Promise<void> {
+  const dn: Record<string, string> = {};
+  for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
+  const analysts = await ldap.addGroup('hr-analysts', [dn.alice!]);
+  await ldap.addGroup('heimdall-hr-data', [dn.alice!, dn.dave!, dn.postgres!]);
+  await ldap.addGroup('heimdall-readonly', [analysts, dn.erin!]);
+  await ldap.addGroup('staff', [dn.bob!]);
+  await ldap.lockUser('carol');
+}
+
 export interface RolecallEnvOptions {
   pgVersion?: PgVersion;
   pgSettings?: Record<string, string>;
@@ -88,13 +99,7 @@ export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promis
   ]);
   const syncPassword = await installRolecall(pgServer);
 
-  const dn: Record<string, string> = {};
-  for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
-  const analysts = await ldap.addGroup('hr-analysts', [dn.alice!]);
-  await ldap.addGroup('heimdall-hr-data', [dn.alice!, dn.dave!, dn.postgres!]);
-  await ldap.addGroup('heimdall-readonly', [analysts, dn.erin!]);
-  await ldap.addGroup('staff', [dn.bob!]);
-  await ldap.lockUser('carol');
+  await populateDirectory(ldap);
 
   const dir = tempDir('env');
   const logChunks: Buffer[] = [];

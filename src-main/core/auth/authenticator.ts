@@ -22,6 +22,12 @@ export interface Authenticator {
   recheck(login: string): Promise<string | null>;
   /** Takes the login's access away where it was granted (the database), saying why. */
   revoke(login: string, reason: string): Promise<void>;
+  /**
+   * True when recheck itself may end the login's access (team mode: the
+   * broker revokes before it answers), so its sessions must know what to tell
+   * their clients before recheck is called.
+   */
+  readonly recheckRevokes?: boolean;
   close(): Promise<void>;
 }
 

@@ -50,6 +50,8 @@ const MAX_PASSWORD = 1024;
  */
 export class BrokerAuthenticator implements Authenticator {
   readonly counters: AuthCounters = { directoryCalls: 0, syncCalls: 0, brokerCalls: 0, cacheHits: 0, negativeHits: 0 };
+  /** The broker revokes in the database before it answers a revalidation. */
+  readonly recheckRevokes = true;
   private readonly memo: SignInMemo;
   /** The latest database password per login, for revalidating its open sessions. Memory only. */
   private readonly latest = new Map<string, string>();

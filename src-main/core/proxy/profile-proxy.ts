@@ -71,6 +71,15 @@ function cachedLoginSeconds(profile: Profile): number {
   return isBrokerProfile(profile) ? 600 : profile.cache.ttlSeconds;
 }
 
+/** What a client whose access was revoked reads before its session closes. */
+function revokedError(login: string, reason: string): ClientError {
+  return new ClientError({
+    sqlstate: SqlState.invalidAuthorization,
+    message: `Rolecall revoked access for "${login}": ${reason}`,
+    hint: 'Ask to be added back to a database access group, then connect again.',
+  });
+}
+
 /** Raised when a profile's local port cannot be used. Never silently moves to another port. */
 export class ListenError extends Error {
   constructor(
@@ -122,7 +131,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     });
     this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
       activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
-      recheck: (login) => this.authenticator.recheck(login),
+      recheck: (login) => this.recheckLogin(login),
       revoke: (login, reason) => this.revokeLogin(login, reason),
       logger: deps.logger,
     });
@@ -263,15 +272,34 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
   /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
   async revokeLogin(login: string, reason: string): Promise<void> {
     this.forgetLogin(login);
-    const error = new ClientError({
-      sqlstate: SqlState.invalidAuthorization,
-      message: `Rolecall revoked access for "${login}": ${reason}`,
-      hint: 'Ask to be added back to a database access group, then connect again.',
-    });
-    const affected = [...this.sessions].filter((s) => s.info.login === login);
+    const error = revokedError(login, reason);
+    const affected = this.sessionsOf(login);
     for (const s of affected) s.prepareRevoke(error);
     await this.authenticator.revoke(login, reason);
     for (const s of affected) s.revoke(error);
+  }
+
+  /**
+   * Revalidation's question for one login. When asking may already end the
+   * login's access (team mode: the broker revokes, and the database ends the
+   * sessions, before the answer arrives), its sessions are told beforehand
+   * what to say if the server ends them, and told to forget it if access stays.
+   */
+  private async recheckLogin(login: string): Promise<string | null> {
+    if (!this.authenticator.recheckRevokes) return this.authenticator.recheck(login);
+    const affected = this.sessionsOf(login);
+    for (const s of affected) s.prepareRevoke(revokedError(login, 'the team broker found it may no longer sign in'));
+    let reason: string | null = null;
+    try {
+      reason = await this.authenticator.recheck(login);
+      return reason;
+    } finally {
+      if (reason === null) for (const s of affected) s.prepareRevoke(null);
+    }
+  }
+
+  private sessionsOf(login: string): ClientSession[] {
+    return [...this.sessions].filter((s) => s.info.login === login);
   }
 
   /** Everything remembered about a login's password: cached checks, kept server connections, SCRAM keys. */

@@ -127,10 +127,11 @@ export class ClientSession {
 
   /**
    * Access is about to be revoked: the database will end this backend, and the
-   * client must then read why. Set before the revocation so no close is missed.
+   * client must then read why. Set before the revocation so no close is missed;
+   * null when it turned out not to be (team mode asks first, see ProfileProxy).
    */
-  prepareRevoke(error: ClientError): void {
-    this.relayHandle?.setFinalMessage(errorResponse(error));
+  prepareRevoke(error: ClientError | null): void {
+    this.relayHandle?.setFinalMessage(error ? errorResponse(error) : undefined);
   }
 
   /** Access revoked (revalidation): close after the current server message with a clear FATAL. */
