@@ -63,6 +63,13 @@ export async function requireSecret(secrets: SecretStore, profileId: string, nam
   });
 }
 
+/** The secrets a profile's proxy starts with: direct mode's two; a broker profile has none. */
+export async function requireStartSecrets(ctx: AppContext, profile: Profile): Promise<void> {
+  if (isBrokerProfile(profile)) return;
+  await requireSecret(ctx.secrets, profile.id, 'ldap-bind');
+  await requireSecret(ctx.secrets, profile.id, 'sync');
+}
+
 /** Whether each secret is set; a keychain that cannot answer counts as "not set" (app.info says why). */
 export async function secretFlags(secrets: SecretStore, profileId: string): Promise<{ ldapBind: boolean; sync: boolean }> {
   const has = (name: 'ldap-bind' | 'sync') => secrets.has(profileId, name).catch(() => false);
