@@ -16,6 +16,8 @@ export interface Results {
   selectOnly: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   connectPerTransaction: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
+  /** (f) team mode: cold sign-in through the broker, then the server login with its password. */
+  brokerLogin?: { samples: number; signInP50Ms: number; signInP95Ms: number; coldP50Ms: number; coldP95Ms: number };
   idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
   copyOut: { megabytes: number; runsMs: Record<'direct' | 'pgbouncer' | 'rolecall', number[]>; mbPerSecond: Record<'direct' | 'pgbouncer' | 'rolecall', number> };
   /** CPU the hop itself used: per (a) transaction (PgBouncer and the proxy), per (e) COPY (the proxy). */
@@ -44,6 +46,12 @@ export function toMarkdown(r: Results): string {
     '| Measure | Rolecall |',
     '|---|---:|',
     `| (c) cold login (directory bind + groups + sync + server login), p50 / p95 over ${r.login.coldSamples} new users | ${fmt(r.login.coldP50Ms, 1)} ms / ${fmt(r.login.coldP95Ms, 1)} ms |`,
+    ...(r.brokerLogin === undefined
+      ? []
+      : [
+          `| (f) cold login in team mode: broker sign-in (HTTPS, directory bind + groups + sync) + server login, p50 / p95 over ${r.brokerLogin.samples} new users | ${fmt(r.brokerLogin.coldP50Ms, 1)} ms / ${fmt(r.brokerLogin.coldP95Ms, 1)} ms |`,
+          `| (f) of which the broker's sign-in request alone, p50 / p95 | ${fmt(r.brokerLogin.signInP50Ms, 1)} ms / ${fmt(r.brokerLogin.signInP95Ms, 1)} ms |`,
+        ]),
     `| warm login through Rolecall (cache hit, pooled server connection), p50 | ${fmt(r.login.warmP50Ms, 1)} ms |`,
     `| direct login to PostgreSQL (TLS + SCRAM), p50 | ${fmt(r.login.directP50Ms, 1)} ms |`,
     `| (d) proxy RSS with ${fmt(r.idleClients.clients)} idle authenticated clients (idle: ${fmt(r.idleClients.baselineRssMb)} MB) | ${fmt(r.idleClients.rssMb)} MB (${fmt(r.idleClients.perClientKb)} KB per client) |`,

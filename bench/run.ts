@@ -22,6 +22,7 @@ import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.js';
 import type { ChildReply, ChildRequest, ChildStatus } from './proxy-protocol.js';
 import { toMarkdown, type Results, type Target } from './report.js';
 import { median, percentile, round } from './stats.js';
+import { measureBrokerLogins, type BrokerLogin } from './broker-bench.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -30,8 +31,8 @@ const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
 /** BENCH_PROXY_SSLMODE=require: the proxy's sslmode to PostgreSQL when TLS is on (default verify-full with the CA file). */
 const PROXY_SSLMODE = (process.env.BENCH_PROXY_SSLMODE ?? 'verify-full') as 'require' | 'verify-ca' | 'verify-full';
 /** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e').split(',').map((x) => x.trim()));
-const PARTIAL = !['a', 'b', 'c', 'd', 'e'].every((x) => ONLY.has(x));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f').split(',').map((x) => x.trim()));
+const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f'].every((x) => ONLY.has(x));
 const COLD_USERS = 40;
 const IDLE_CLIENTS = 1000;
 const COPY_ROWS = 100_000; // × ~1 KB per row ≈ 100 MB
@@ -272,6 +273,13 @@ async function main(): Promise<void> {
     }
     log(`cold p50 ${round(median(cold), 1)} ms, p95 ${round(percentile(cold, 95), 1)} ms; warm p50 ${round(median(warm), 1)} ms; direct p50 ${round(median(direct), 1)} ms`);
 
+    let brokerLogin: BrokerLogin | undefined;
+    if (ONLY.has('f')) {
+      log('(f) cold sign-in through the team broker');
+      brokerLogin = await measureBrokerLogins(pgServer, ldap, 'heimdall-readonly', COLD_USERS, coldPassword, SERVER_TLS);
+      log(`broker sign-in p50 ${brokerLogin.signInP50Ms} ms, p95 ${brokerLogin.signInP95Ms} ms; with the server login p50 ${brokerLogin.coldP50Ms} ms, p95 ${brokerLogin.coldP95Ms} ms`);
+    }
+
     log('(e) COPY out');
     const copySql = `\\copy (select repeat('x', 1000) from generate_series(1, ${COPY_ROWS})) to '/dev/null'`;
     const copyMs: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
@@ -342,6 +350,7 @@ async function main(): Promise<void> {
       selectOnly: a,
       connectPerTransaction: b,
       login,
+      ...(brokerLogin === undefined ? {} : { brokerLogin }),
       idleClients,
       copyOut: { megabytes: round(megabytes, 1), runsMs: Object.fromEntries(NAMES.map((n) => [n, copyMs[n].map((x) => round(x, 0))])) as Record<Name, number[]>, mbPerSecond },
       hopCpu: {

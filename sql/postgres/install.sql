@@ -985,14 +985,18 @@ BEGIN
   IF p_failed IS NULL OR p_hold_seconds IS NULL OR p_hold_seconds NOT BETWEEN 1 AND 3600 THEN
     PERFORM rolecall._refuse('throttle_leave', p_login, '22023', 'p_failed must be true or false and p_hold_seconds from 1 to 3600');
   END IF;
-  UPDATE rolecall.signin_throttle t
-  SET failures = CASE WHEN p_failed THEN t.failures + 1 ELSE 0 END,
-      held_until = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_hold_seconds) END,
-      last_failure_at = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() ELSE t.last_failure_at END
-  WHERE t.name_key = rolecall._name_key(p_login)
-  RETURNING * INTO v_row;
+  SELECT * INTO v_row FROM rolecall.signin_throttle t WHERE t.name_key = rolecall._name_key(p_login) FOR UPDATE;
   IF NOT FOUND THEN
     PERFORM rolecall._refuse('throttle_leave', p_login, '55000', 'throttle_leave without throttle_enter in the same transaction');
+  END IF;
+  -- A success on a clean row writes nothing (a sign-in costs no write here).
+  IF p_failed OR v_row.failures <> 0 OR v_row.held_until IS NOT NULL THEN
+    UPDATE rolecall.signin_throttle t
+    SET failures = CASE WHEN p_failed THEN t.failures + 1 ELSE 0 END,
+        held_until = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => p_hold_seconds) END,
+        last_failure_at = CASE WHEN p_failed THEN pg_catalog.clock_timestamp() ELSE t.last_failure_at END
+    WHERE t.name_key = v_row.name_key
+    RETURNING * INTO v_row;
   END IF;
   RETURN pg_catalog.jsonb_build_object('held_until', v_row.held_until, 'failures', v_row.failures);
 END

@@ -13,15 +13,6 @@ import { SECRET_VARS } from './secrets.js';
 
 const databaseId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (e.g. "hr-prod")');
 
-const validRegex = z.string().refine((p) => {
-  try {
-    new RegExp(p);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'is not a valid regular expression');
-
 const tlsSchema = z
   .strictObject({
     /** PEM certificate chain the broker presents. */
@@ -71,7 +62,7 @@ const brokerDatabaseSchema = databaseSchema
     serverId: z.string().min(1).max(255).optional(),
     /** Override the directory's group filter for this database. */
     groupPrefix: z.string().optional(),
-    groupPattern: validRegex.optional(),
+    groupPattern: directorySchema.in.shape.groupPattern,
   })
   .strict()
   .transform((d) => ({ ...d, serverId: d.serverId ?? `${d.host}:${d.port}`, syncDatabase: d.syncDatabase ?? d.database }));
@@ -101,7 +92,8 @@ const sweepSchema = z.strictObject({
 
 const syncSchema = z.strictObject({
   user: z.string().min(1).default('rolecall_broker'),
-  poolSize: z.number().int().min(1).max(20).default(4),
+  /** Each sign-in holds one connection of the throttle database's pool while the directory checks the password. */
+  poolSize: z.number().int().min(1).max(20).default(8),
 });
 
 const DIRECTORY_KEYS = new Set(Object.keys(directorySchema.in.shape));

@@ -28,6 +28,8 @@ export interface SlapdServer {
   addPolicy(cn: string, attributes: Record<string, string>): Promise<string>;
   /** The first value of each attribute (operational ones too), read as the administrator. */
   readAttributes(dn: string, attributes: string[]): Promise<Record<string, string | undefined>>;
+  /** Every value of one attribute (operational ones too), read as the administrator: e.g. ppolicy's pwdFailureTime, one per failed bind. */
+  readValues(dn: string, attribute: string): Promise<string[]>;
   /** Replaces an attribute's values as the administrator ([] deletes it). */
   setAttribute(dn: string, attribute: string, values: string[]): Promise<void>;
   /** The default policy's DN (slapd's ppolicy_default). */
@@ -196,6 +198,13 @@ export async function startSlapd(): Promise<SlapdServer> {
     async setAttribute(dn, attribute, values) {
       const modification = new Attribute({ type: attribute, values });
       await admin((c) => c.modify(dn, new Change({ operation: values.length === 0 ? 'delete' : 'replace', modification })));
+    },
+    async readValues(dn, attribute) {
+      return admin(async (c) => {
+        const { searchEntries } = await c.search(dn, { scope: 'base', attributes: [attribute] });
+        const v = searchEntries[0]?.[attribute];
+        return (Array.isArray(v) ? v : v === undefined ? [] : [v]).map(String);
+      });
     },
     async readAttributes(dn, attributes) {
       return admin(async (c) => {

@@ -42,3 +42,13 @@ export function makeTestPki(dir: string, owner?: { uid: number; gid: number }, d
     otherCaFile: path.join(dir, 'other-ca.pem'),
   };
 }
+
+/** A client (device) certificate for `cn`, signed by the PKI's CA, or by its other CA (one the server does not trust). */
+export function makeClientCert(pki: TestPki, cn: string, signer: 'ca' | 'other-ca' = 'ca'): { certFile: string; keyFile: string } {
+  const name = `client-${cn.replace(/[^A-Za-z0-9]/g, '_')}-${signer}`;
+  const ext = path.join(pki.dir, `${name}.ext`);
+  writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`], pki.dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${signer}.pem`, '-CAkey', `${signer}.key`, '-CAcreateserial', '-days', '30', '-extfile', ext, '-out', `${name}.pem`], pki.dir);
+  return { certFile: path.join(pki.dir, `${name}.pem`), keyFile: path.join(pki.dir, `${name}.key`) };
+}

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// Imports point one way: electron/ and cli/ (the hosts) → ipc/ → core/. The engine never reaches up.
+// Imports point one way: electron/ and cli/ (the hosts) → ipc/ → core/, and broker/ (the third host) → core/. The engine never reaches up.
 const root = path.resolve(import.meta.dirname, '../../src-main');
 
 function sources(dir: string): string[] {
@@ -24,8 +24,12 @@ const offending = (dir: string, forbidden: RegExp) =>
   sources(dir).flatMap((f) => importsOf(f).filter((i) => forbidden.test(i)).map((i) => `${f} → ${i}`));
 
 describe('import direction', () => {
-  it('core/ imports neither electron nor any host (ipc/, electron/, cli/, demo/)', () => {
-    expect(offending('core', /^(electron$|ipc\/|electron\/|cli\/|demo\/|\.\.)/)).toEqual([]);
+  it('core/ imports neither electron nor any host (ipc/, electron/, cli/, demo/, broker/)', () => {
+    expect(offending('core', /^(electron$|ipc\/|electron\/|cli\/|demo\/|broker\/|\.\.)/)).toEqual([]);
+  });
+
+  it('broker/ (the team broker host) uses core/ only: no electron, ipc/ or another host', () => {
+    expect(offending('broker', /^(electron$|ipc\/|electron\/|cli\/|demo\/|\.\.)/)).toEqual([]);
   });
 
   it('ipc/ never imports electron/ (or electron itself)', () => {
