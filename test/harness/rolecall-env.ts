@@ -86,6 +86,19 @@ export async function populateDirectory(ldap: SlapdServer): Promise<void> {
   await ldap.lockUser('carol');
 }
 
+/** Directory settings for the test slapd with populateDirectory's groups (heimdall-*, nested), for a profile or the broker. */
+export function slapdDirectory(ldap: SlapdServer, timeoutMs: number) {
+  return {
+    kind: 'openldap' as const,
+    url: ldap.url,
+    bindDn: ldap.serviceDn,
+    baseDn: ldap.baseDn,
+    groupStrategy: 'member-nested' as const,
+    groupPrefix: 'heimdall-',
+    timeoutMs,
+  };
+}
+
 export interface RolecallEnvOptions {
   pgVersion?: PgVersion;
   pgSettings?: Record<string, string>;
@@ -118,15 +131,7 @@ export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promis
   const baseFor = async (): Promise<DirectProfileInput> => ({
     id: 'app',
     name: 'App database',
-    directory: {
-      kind: 'openldap',
-      url: ldap.url,
-      bindDn: ldap.serviceDn,
-      baseDn: ldap.baseDn,
-      groupStrategy: 'member-nested',
-      groupPrefix: 'heimdall-',
-      timeoutMs: 3000,
-    },
+    directory: slapdDirectory(ldap, 3000),
     database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: 'verify-full', caFile: pgServer.pki.caFile, connectTimeoutMs: 5000 },
     listen: { host: '127.0.0.1', port: await freePort(), authTimeoutMs: 10_000 },
     cache: { ttlSeconds: 600, negativeTtlSeconds: 30, passwordValidForSeconds: 3600 },

@@ -12,7 +12,7 @@ import { ProxyService } from '../../src-main/core/service.js';
 import { brokerEnv, newCredentialKey, prepareBrokerDatabase, startBrokerProcess, type BrokerProcess } from './broker.js';
 import { freePort, tempDir } from './ports.js';
 import { startPostgres, type PgServer } from './postgres.js';
-import { populateDirectory, USERS } from './rolecall-env.js';
+import { populateDirectory, slapdDirectory, USERS } from './rolecall-env.js';
 import { run } from './run.js';
 import { startSlapd, type SlapdServer } from './slapd.js';
 import { makeTestPki, type TestPki } from './tls.js';
@@ -90,15 +90,7 @@ export async function startTeamEnv(options: { brokerConfig?: (c: BrokerConfigInp
   const base: BrokerConfigInput = {
     version: 1,
     listen: { host: '127.0.0.1', port: 0, tls: { certFile: pki.certFile, keyFile: pki.keyFile }, drainSeconds: 1 },
-    directory: {
-      kind: 'openldap',
-      url: ldap.url,
-      bindDn: ldap.serviceDn,
-      baseDn: ldap.baseDn,
-      groupStrategy: 'member-nested',
-      groupPrefix: 'heimdall-',
-      timeoutMs: 2000,
-    },
+    directory: slapdDirectory(ldap, 2000),
     databases: [
       database('app18', pg18, 16432),
       database('app15', pg15, 16433),

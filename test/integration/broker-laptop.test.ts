@@ -8,6 +8,7 @@ import { pgCancelRequest } from '../harness/pg-wire.js';
 import { freePort, tempDir, waitFor } from '../harness/ports.js';
 import { startSilentServer } from '../harness/silent-server.js';
 import { startTcpRelay, type TcpRelay } from '../harness/tcp-relay.js';
+import { slapdDirectory } from '../harness/rolecall-env.js';
 import { startTeamEnv, USERS, type TeamEnv } from '../harness/team-env.js';
 
 /*
@@ -64,7 +65,7 @@ beforeAll(async () => {
     directProfileSchema.parse({
       id: 'direct',
       name: 'Direct mode, for comparison',
-      directory: { kind: 'openldap', url: env.ldap.url, bindDn: env.ldap.serviceDn, baseDn: env.ldap.baseDn, groupStrategy: 'member-nested', groupPrefix: 'heimdall-' },
+      directory: slapdDirectory(env.ldap, 2000),
       database: { host: '127.0.0.1', port: env.pg18.port, database: 'app', sslmode: 'verify-full', caFile: env.pg18.pki.caFile },
       listen: { port: directPort },
     }),
