@@ -81,10 +81,17 @@ describe.each([15, 18] as const)('SyncClient against PostgreSQL %i', (version) =
     const password = 'alice-directory-password';
     const verifier = buildScramVerifier(password);
     const result = await sync.syncLogin({ login: 'alice', verifier, groups: ['developers'], validForSeconds: 600, clientInfo: { app: 'psql' } });
-    expect(result).toEqual({ created: true, granted: ['devs'], revoked: [], roles: ['devs'] });
+    expect(result).toEqual({ created: true, granted: ['devs'], revoked: [], roles: ['devs'], unchanged: false, validUntil: expect.any(String) });
     expect(await canLogIn('alice', password)).toBe(true);
+    // The same verifier and roles again: the database writes nothing and says so.
     const again = await sync.syncLogin({ login: 'alice', verifier, groups: ['Developers'], validForSeconds: 600, clientInfo: {} });
-    expect(again).toEqual({ created: false, granted: [], revoked: [], roles: ['devs'] });
+    expect(again).toEqual({ created: false, granted: [], revoked: [], roles: ['devs'], unchanged: true, validUntil: result.validUntil });
+    // An exact VALID UNTIL (the broker's window end + grace) lands as given, to the second.
+    const until = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_600_000);
+    const exact = await sync.syncLogin({ login: 'alice', verifier: buildScramVerifier(password), groups: ['developers'], validUntil: until, clientInfo: {} });
+    expect(exact).toMatchObject({ unchanged: false, validUntil: until.toISOString().replace('.000Z', 'Z') });
+    const { rows } = await server.query<{ v: Date }>(`SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = 'alice'`);
+    expect(rows[0]?.v.getTime()).toBe(until.getTime());
 
     await sync.revokeLogin('alice', 'left the group');
     expect(await canLogIn('alice', password)).toBe(false);
