@@ -53,7 +53,7 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     else {
       for (const r of rows) {
         const when = new Date(r.startedAt).toISOString().replace('T', ' ').slice(0, 19);
-        const who = r.canonicalLogin ?? r.login;
+        const who = r.canonicalLogin ?? (r.login || '(no login)');
         const why = r.outcome === 'success' ? `${r.groups.join(',')}${r.cacheHit ? ' (cached)' : ''}` : `${r.sqlstate ?? ''} ${r.message ?? ''}`;
         println(io.stdout, `${when}  ${r.profileId}  ${who}  ${r.database ?? ''}  ${r.outcome}  ${why}`);
       }

@@ -55,3 +55,8 @@ export function formatAxis(ms: number, spanMs: number): string {
   const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   return spanMs > 20 * 3600_000 ? `${d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })} ${time}` : time;
 }
+
+/** Who an attempt was: a connection refused before it named a login (e.g. it started TLS we do not offer) has none. */
+export function attemptLogin(login: string | null | undefined): string {
+  return login ? login : '(no login)';
+}

@@ -12,6 +12,7 @@ import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startSambaAd, type SambaServer } from '../harness/samba.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
+import { tlsAfterSslRequest } from '../harness/pg-wire.js';
 import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 
 /*
@@ -274,6 +275,21 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     expect(await attempt.textContent()).toContain('28000');
   });
 
+  it('explains a client that starts TLS after being told the profile has none', async () => {
+    // postgres.js with ssl: 'require' does this; all its user sees is a socket closed mid-handshake.
+    const { answer } = await tlsAfterSslRequest(proxyPort);
+    expect(answer).toBe('N');
+    const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
+    const attempt = card.getByTestId('recent-attempt').filter({ hasText: 'started TLS' });
+    await attempt.waitFor({ timeout: 10_000 });
+    const text = (await attempt.textContent()) ?? '';
+    expect(text).toContain('error');
+    expect(text).toContain('(no login)');
+    expect(text).toContain("08P01: the client started TLS although this profile has no local TLS: turn on local TLS for this profile, or set the client's sslmode to prefer/disable");
+    await screenshot(page, 'status-tls-not-offered');
+    await expectAccessible('status (TLS not offered)');
+  });
+
   it('saving the running profile while psql is connected keeps it until the user restarts', async () => {
     const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
     const alice = psql(ALICE.login, ALICE.password, 'SELECT pg_sleep(6); SELECT 1');
@@ -313,7 +329,12 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     const rows = page.getByTestId('history-row');
     await expect.poll(() => rows.count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     expect(await page.getByTestId('history-count').textContent()).toMatch(/of [2-9]/);
-    await expect.poll(() => page.locator('figure.chart svg').getAttribute('aria-label')).toMatch(/^Connections over time: [1-9]\d* signed in, 1 denied/);
+    await expect.poll(() => page.locator('figure.chart svg').getAttribute('aria-label')).toMatch(/^Connections over time: [1-9]\d* signed in, 1 denied, 1 errors/);
+
+    // The client that started TLS: no login, and the message saying what to change.
+    const tlsRow = rows.filter({ hasText: 'started TLS' });
+    expect(await tlsRow.textContent()).toContain('(no login)');
+    expect(await tlsRow.textContent()).toContain('08P01');
 
     // Bob's row: its details say why.
     const bobRow = rows.filter({ hasText: BOB.login });

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import {
   CANCEL_REQUEST_CODE,
   parameterList,
@@ -230,4 +231,25 @@ export async function wireQuery(client: WireClient, sql: string): Promise<string
       const len = m.body.readInt32BE(2);
       return len < 0 ? '' : m.body.toString('utf8', 6, 6 + len);
     });
+}
+
+/**
+ * What postgres.js does with ssl: 'require' (its connection.js, secure()): an
+ * SSLRequest, then a TLS handshake on the same socket whatever the answer.
+ * Resolves with the answer and the error the handshake ended with.
+ */
+export function tlsAfterSslRequest(port: number): Promise<{ answer: string; error: Error }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(SSL_REQUEST));
+    socket.once('error', reject);
+    socket.once('data', (d: Buffer) => {
+      socket.removeAllListeners();
+      const secure = tls.connect({ socket, rejectUnauthorized: false });
+      secure.once('secureConnect', () => reject(new Error('the TLS handshake succeeded')));
+      secure.once('error', (error) => {
+        secure.destroy();
+        resolve({ answer: d.toString('latin1'), error });
+      });
+    });
+  });
 }

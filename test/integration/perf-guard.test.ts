@@ -7,7 +7,8 @@ import type pg from 'pg';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { waitFor } from '../harness/ports.js';
-import { pgCancelRequest } from '../harness/pg-wire.js';
+import { WireClient, pgCancelRequest, wireLogin } from '../harness/pg-wire.js';
+import { TERMINATE, cstring, message } from '../../src-main/core/proxy/wire.js';
 import { PacketReader } from '../../src-main/core/proxy/packet-reader.js';
 import { connectUpstream } from '../../src-main/core/proxy/upstream/connect.js';
 import { scramWork } from '../../src-main/core/sync/scram-verifier.js';
@@ -174,6 +175,34 @@ describe('perf guard: reconnects and the relay do no avoidable work', () => {
     expect(row).toMatchObject({ txid: null, temp: null });
     expect(delta(before).reused).toBe(0);
     await b.end();
+  });
+
+  it('never keeps a connection whose client left an extended-protocol batch without its Sync: its INSERT is rolled back, as PostgreSQL does', async () => {
+    const c = await WireClient.connect(env.port);
+    await wireLogin(c, 'alice', USERS.alice, [['database', 'app'], ['application_name', 'unsynced']]);
+    const before = work();
+    const released = proxy().pool.counters.released;
+    const batch = Buffer.concat([
+      message('P', Buffer.concat([cstring(''), cstring("insert into hr.employees values (99, 'Unsynced')"), Buffer.alloc(2)])),
+      message('B', Buffer.concat([cstring(''), cstring(''), Buffer.alloc(6)])),
+      message('E', Buffer.concat([cstring(''), Buffer.alloc(4)])),
+    ]);
+    // Terminate and EOF together, as libpq's PQfinish sends them.
+    c.end(Buffer.concat([batch, TERMINATE]));
+    expect(await c.closed()).toHaveLength(0);
+    await waitFor('the backend gone', async () => {
+      const { rows } = await env.pg.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where application_name = 'unsynced'`);
+      return rows[0]!.n === 0 ? true : undefined;
+    }, 5000, 20);
+    const admin = await env.pg.connect({ database: 'app' });
+    try {
+      expect((await admin.query<{ n: number }>('select count(*)::int as n from hr.employees where id = 99')).rows[0]!.n).toBe(0);
+    } finally {
+      await admin.end();
+    }
+    // Not kept (so never reset, whose query would have committed the INSERT): the server got the Terminate.
+    expect(proxy().pool.counters.released).toBe(released);
+    expect(delta(before)).toMatchObject({ reused: 0, resetFailed: 0 });
   });
 
   it('never pools a connection whose client vanished mid-query (no Terminate)', async () => {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
-import { SSL_REQUEST, WireClient, startupMessage, wireLogin, wireQuery } from '../harness/pg-wire.js';
+import { SSL_REQUEST, WireClient, startupMessage, tlsAfterSslRequest, wireLogin, wireQuery } from '../harness/pg-wire.js';
+import { waitFor } from '../harness/ports.js';
 
 /**
  * Local TLS between the client and the proxy: SSLRequest with the certificate
@@ -129,11 +130,40 @@ describe('local TLS on', () => {
   });
 });
 
+/** The history row of the plain profile's latest attempt with this message, once written. */
+function plainAttempt(message: RegExp) {
+  return waitFor('the history row', async () => env.history.query({ profileId: 'plain', limit: 20 }).rows.find((r) => message.test(r.message ?? '')), 5000, 10);
+}
+
 describe('local TLS off', () => {
-  it('closes a direct TLS ClientHello with nothing sent', async () => {
+  it('closes a direct TLS ClientHello with nothing sent, and says why in the log and history', async () => {
     const c = await WireClient.connect(plainPort);
     c.write(await captureClientHello());
     expect(await c.closed()).toHaveLength(0);
+    const row = await plainAttempt(/sslnegotiation=direct/);
+    expect(row).toMatchObject({ outcome: 'error', sqlstate: '08P01', login: '', canonicalLogin: null });
+    expect(row.message).toBe(
+      "the client started TLS although this profile has no local TLS: turn on local TLS for this profile, or drop the client's sslnegotiation=direct and set its sslmode to prefer/disable",
+    );
+  });
+
+  it('explains a client that starts TLS after being told N (postgres.js with ssl: require) in the log and history, 08P01', async () => {
+    const failed = env.service.get('plain')!.status().counters.failed;
+    const { answer, error } = await tlsAfterSslRequest(plainPort);
+    expect(answer).toBe('N');
+    // What the postgres.js user sees; nothing on the wire can say more to a client speaking TLS.
+    expect(error.message).toMatch(/socket disconnected before secure TLS connection was established/);
+    const said = "the client started TLS although this profile has no local TLS: turn on local TLS for this profile, or set the client's sslmode to prefer/disable";
+    const row = await plainAttempt(/set the client's sslmode/);
+    expect(row).toMatchObject({ outcome: 'error', sqlstate: '08P01', message: said, clientAddress: '127.0.0.1' });
+    expect(row.endedAt).not.toBeNull();
+    expect(env.service.get('plain')!.status().counters.failed).toBe(failed + 1);
+    const logged = env
+      .logText()
+      .split('\n')
+      .filter((l) => l.includes(said))
+      .map((l) => JSON.parse(l) as { level: number; sqlstate: string });
+    expect(logged).toEqual([expect.objectContaining({ level: 40, sqlstate: '08P01' })]); // one warning
   });
 
   it('tells psql with sslmode=require that TLS is not offered', async () => {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { planReset, ResetReader } from '../../src-main/core/proxy/upstream/reset.js';
 import { UpstreamPool } from '../../src-main/core/proxy/upstream/pool.js';
 import { relay } from '../../src-main/core/proxy/relay.js';
@@ -107,52 +107,70 @@ function collect(socket: net.Socket): { bytes: () => Buffer; ended: Promise<void
   return { bytes: () => Buffer.concat(chunks), ended: new Promise((r) => socket.once('end', () => r())) };
 }
 
-describe('relay: a Terminate at the very end keeps the server connection', () => {
+describe('relay: a Terminate ends the client at once', () => {
   const cleanup: (() => void)[] = [];
-  afterEach(() => cleanup.splice(0).forEach((f) => f()));
+  afterEach(() => {
+    vi.useRealTimers();
+    cleanup.splice(0).forEach((f) => f());
+  });
 
-  it('holds back Terminate + EOF, hands the server side back untouched and closes the client', async () => {
+  /** A relay between two real socket pairs; the far ends are the client and the server. */
+  async function relayed(options: { keepUpstreamOnTerminate?: boolean; pending?: Buffer } = {}) {
     const c = await socketPair();
     const u = await socketPair();
-    cleanup.push(c.close, u.close, () => u.far.destroy());
+    cleanup.push(c.close, u.close, () => c.far.destroy(), () => u.far.destroy());
     const server = collect(u.far);
-    const handle = relay(c.near, u.near, { keepUpstreamOnTerminate: true });
+    const client = collect(c.far);
+    return { c, u, server, client, handle: relay(c.near, u.near, options) };
+  }
+
+  it('keeps the server connection without waiting for the client\'s EOF (asyncpg waits for ours), arming no timer', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const { c, u, server, client, handle } = await relayed({ keepUpstreamOnTerminate: true });
     const query = msg('Q', 'select 1\0');
-    c.far.write(Buffer.concat([query, TERMINATE]));
-    c.far.end();
+    c.far.write(Buffer.concat([query, TERMINATE])); // and nothing more: no EOF from this client
+    await client.ended; // the proxy closed the client's side by itself
     const result = await handle.done;
     expect(result.upstreamKept).toBe(true);
     expect(result.bytesFromClient).toBe(query.length + 5);
-    await new Promise((r) => setTimeout(r, 50));
+    expect(vi.getTimerCount()).toBe(0); // no hold, no backstop: nothing waits on a timer
+    vi.useRealTimers();
+    await new Promise((r) => setTimeout(r, 30));
     expect(server.bytes()).toEqual(query); // the server never saw the Terminate
     expect(u.near.destroyed).toBe(false);
     expect(u.near.listenerCount('data')).toBe(0);
+    expect(c.near.destroyed).toBe(true);
   });
 
-  it('forwards a held Terminate-looking tail when more bytes follow, and never keeps without the option', async () => {
-    const c = await socketPair();
-    const u = await socketPair();
-    cleanup.push(c.close, u.close);
-    const server = collect(u.far);
-    const handle = relay(c.near, u.near, { keepUpstreamOnTerminate: true });
-    const copyData = Buffer.concat([msg('d', Buffer.concat([Buffer.from('abc'), TERMINATE]))]);
-    c.far.write(copyData);
+  it('finds the real Terminate after Terminate-looking bytes inside a CopyData, and frames the bytes that came with the password', async () => {
+    const copyData = msg('d', Buffer.concat([Buffer.from('abc'), TERMINATE]));
+    const { c, server, client, handle } = await relayed({ keepUpstreamOnTerminate: true, pending: copyData });
     await new Promise((r) => setTimeout(r, 30));
-    c.far.write(msg('c'));
-    await new Promise((r) => setTimeout(r, 30));
+    expect(server.bytes()).toEqual(copyData); // forwarded, not taken for a Terminate
+    c.far.write(Buffer.concat([msg('c'), TERMINATE]));
+    await client.ended;
+    expect((await handle.done).upstreamKept).toBe(true);
     expect(server.bytes()).toEqual(Buffer.concat([copyData, msg('c')]));
+  });
+
+  it('sends the Terminate on when an extended-protocol batch still waits for its Sync, and closes both sides', async () => {
+    const { c, u, server, client, handle } = await relayed({ keepUpstreamOnTerminate: true });
+    const batch = Buffer.concat([msg('P', '\0insert into t values (1)\0\0\0'), msg('B', '\0\0\0\0\0\0\0\0'), msg('E', '\0\0\0\0\0')]);
+    c.far.write(Buffer.concat([batch, TERMINATE]));
+    await client.ended;
+    await server.ended; // the Terminate reached the server, and our end of it
+    expect(server.bytes()).toEqual(Buffer.concat([batch, TERMINATE]));
     u.far.end();
     expect((await handle.done).upstreamKept).toBeUndefined();
+  });
 
-    const c2 = await socketPair();
-    const u2 = await socketPair();
-    cleanup.push(c2.close, u2.close);
-    const server2 = collect(u2.far);
-    const plain = relay(c2.near, u2.near);
-    c2.far.end(TERMINATE);
-    await server2.ended;
-    expect(server2.bytes()).toEqual(TERMINATE);
-    u2.far.end();
-    expect((await plain.done).upstreamKept).toBeUndefined();
+  it('without reuse, sends the Terminate on and closes the client at once; bytes after it are dropped', async () => {
+    const { c, u, server, client, handle } = await relayed();
+    c.far.write(Buffer.concat([TERMINATE, msg('Q', 'select 2\0')]));
+    await client.ended;
+    await server.ended;
+    expect(server.bytes()).toEqual(TERMINATE);
+    u.far.end();
+    expect((await handle.done).upstreamKept).toBeUndefined();
   });
 });

@@ -8,6 +8,27 @@ import { ProtocolClose, type PacketReader } from './packet-reader.js';
 /** TLS ClientHello's first byte (a handshake record): PostgreSQL 17's direct TLS sends it instead of an SSLRequest. */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
+/**
+ * The client began a TLS handshake although this profile has no local TLS:
+ * after our 'N' to its SSLRequest (postgres.js with ssl: 'require' does this),
+ * or directly (sslnegotiation=direct). It cannot read a plaintext
+ * ErrorResponse, so the connection just closes; the log and history say why.
+ */
+export class TlsNotOffered extends ProtocolClose {
+  readonly diagnosis: ClientError;
+
+  constructor(direct: boolean) {
+    super(null);
+    const remedy = direct
+      ? "turn on local TLS for this profile, or drop the client's sslnegotiation=direct and set its sslmode to prefer/disable"
+      : "turn on local TLS for this profile, or set the client's sslmode to prefer/disable";
+    this.diagnosis = new ClientError({
+      sqlstate: SqlState.protocolViolation,
+      message: `the client started TLS although this profile has no local TLS: ${remedy}`,
+    });
+  }
+}
+
 /** The client connection as negotiation sees it. */
 export interface NegotiatingClient {
   readonly socket: net.Socket;
@@ -25,7 +46,8 @@ export interface NegotiatingClient {
  * SSLRequest is answered 'S' (then TLS) or 'N', GSSENCRequest 'N', direct TLS
  * is accepted with ALPN "postgresql" when local TLS is on, and a CancelRequest
  * is handed on. Returns the StartupMessage, or null when the client left or
- * only cancelled. A violation throws ProtocolClose.
+ * only cancelled. A violation throws ProtocolClose; TLS from a client this
+ * profile offers none throws TlsNotOffered.
  */
 export async function negotiateStartup(client: NegotiatingClient): Promise<ClientStartup | null> {
   const { reader } = client;
@@ -33,11 +55,14 @@ export async function negotiateStartup(client: NegotiatingClient): Promise<Clien
   let gssDone = false;
   for (;;) {
     if (!(await reader.waitForData())) return null;
-    if (reader.firstByte === TLS_HANDSHAKE_RECORD && !tlsDone) {
-      if (!client.tlsContext) throw new ProtocolClose(null);
-      await startTls(client, true);
-      tlsDone = true;
-      continue;
+    // No startup packet begins with this byte (its length would be over 300 MB): the client speaks TLS.
+    if (reader.firstByte === TLS_HANDSHAKE_RECORD) {
+      if (!client.tlsContext) throw new TlsNotOffered(!tlsDone);
+      if (!tlsDone) {
+        await startTls(client, true);
+        tlsDone = true;
+        continue;
+      }
     }
     const packet = await reader.read(readStartupPacket);
     if (!packet) return null;

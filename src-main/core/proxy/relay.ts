@@ -1,13 +1,15 @@
 import type { Duplex } from 'node:stream';
-import { TERMINATE, endsWithTerminate } from './wire.js';
+import { FrontendFrames } from './frontend-frames.js';
+import { TERMINATE } from './wire.js';
 
 export interface RelayResult {
   bytesFromClient: number;
   bytesToClient: number;
   error?: Error;
   /**
-   * The client ended with a Terminate and EOF and the server connection was
-   * left open, detached and paused, for the caller to reset and reuse (or close).
+   * The client left with a Terminate at a message boundary, no extended-protocol
+   * batch waiting for its Sync: the server connection never saw the Terminate
+   * and was left open, detached and paused, for the caller to reset and reuse (or close).
    */
   upstreamKept?: boolean;
 }
@@ -15,10 +17,9 @@ export interface RelayResult {
 export interface RelayOptions {
   /** Keep the server connection when the client leaves with a Terminate (see RelayResult.upstreamKept). */
   keepUpstreamOnTerminate?: boolean;
+  /** Client bytes read before the relay started (they came with the password message): sent first, framed like the rest. */
+  pending?: Buffer;
 }
-
-/** A Terminate not followed by EOF within this time was not the client's goodbye after all. */
-const TERMINATE_HOLD_MS = 5000;
 
 /** A chunk this large is part of bulk output (a TLS record is at most 16 KB). */
 const BULK_CHUNK = 4096;
@@ -33,11 +34,14 @@ export interface RelayHandle {
 }
 
 /**
- * After ReadyForQuery the proxy only moves bytes: two pipes with backpressure,
- * counting chunk sizes, no parsing. Half-close from the client is passed on
- * (the server finishes and closes); the server's end closes the client,
- * optionally after one message of ours (e.g. "access revoked"), which is safe
- * because the server only closes between messages.
+ * After ReadyForQuery the proxy moves bytes: two pipes with backpressure,
+ * counting chunk sizes. The server's side is never looked at; of the
+ * client's side only the message headers are (frontend-frames.ts), to find a
+ * Terminate. A Terminate closes the client at once, as the server would, and
+ * the server connection is kept for reuse or sent the Terminate too. Half-close
+ * from the client is passed on (the server finishes and closes); the server's
+ * end closes the client, optionally after one message of ours (e.g. "access
+ * revoked"), which is safe because the server only closes between messages.
  */
 export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = {}): RelayHandle {
   const bytes = { fromClient: 0, toClient: 0 };
@@ -46,31 +50,49 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
   let settle!: (r: RelayResult) => void;
   const done = new Promise<RelayResult>((r) => (settle = r));
   const keepOnTerminate = options.keepUpstreamOnTerminate === true;
+  const frames = new FrontendFrames();
   let closing = false;
   let kept = false;
-  // A trailing Terminate is held back until EOF shows it was the client's last message.
-  let heldTerminate = false;
-  let holdTimer: NodeJS.Timeout | undefined;
-  const releaseHeld = () => {
-    if (!heldTerminate) return;
-    heldTerminate = false;
-    clearTimeout(holdTimer);
-    upstream.write(TERMINATE);
+  // The client sent its Terminate: it is done, and whatever it sends after is dropped, as PostgreSQL does.
+  let terminated = false;
+  let backstop: NodeJS.Timeout | undefined;
+
+  const endUpstream = (last?: Buffer) => {
+    if (upstream.writableEnded) return;
+    if (last) upstream.end(last);
+    else upstream.end();
+  };
+  /** The client is done: flush what it was sent, then let the socket go without waiting for the client to close its side. */
+  const closeClient = () => {
+    // A client that stopped reading will not read the rest either.
+    if (client.writableNeedDrain) client.destroy();
+    else client.end(() => client.destroy());
   };
 
   // Two hand-written pipes: one listener per chunk does the counting and the
   // forwarding, with the same backpressure as stream.pipe.
+  const toUpstream = (c: Buffer) => {
+    if (terminated) return;
+    const end = frames.findTerminate(c);
+    if (end < 0) {
+      if (!upstream.write(c)) client.pause();
+      return;
+    }
+    terminated = true;
+    const start = end - TERMINATE.length;
+    // Kept only when the server has nothing the client left unfinished but a
+    // query or a transaction the reset detects (a batch without its Sync would
+    // be committed by the reset's own query, so that connection is closed).
+    const keep = keepOnTerminate && !closing && start >= 0 && !frames.unsynced && !upstream.destroyed && !upstream.readableEnded && upstream.writable;
+    if (keep) {
+      if (start > 0) upstream.write(c.subarray(0, start));
+      keepUpstream();
+    } else endUpstream(c.subarray(0, end));
+    closeClient();
+  };
   const fromClient = (c: Buffer) => {
     bytes.fromClient += c.length;
-    if (heldTerminate) releaseHeld();
-    if (keepOnTerminate && !closing && endsWithTerminate(c)) {
-      heldTerminate = true;
-      holdTimer = setTimeout(releaseHeld, TERMINATE_HOLD_MS);
-      holdTimer.unref();
-      if (c.length === TERMINATE.length) return;
-      c = c.subarray(0, c.length - TERMINATE.length);
-    }
-    if (!upstream.write(c)) client.pause();
+    toUpstream(c);
   };
   // A TLS server connection delivers at most one 16 KB record per 'data'
   // event; several arrive in one event-loop turn during bulk output. Corking
@@ -99,6 +121,7 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
   client.on('drain', resumeUpstream);
 
   const onUpstreamEnd = () => {
+    if (client.writableEnded) return;
     if (finalMessage) client.end(finalMessage);
     else client.end();
   };
@@ -113,24 +136,25 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
 
   let closed = 0;
   const onClose = () => {
-    if (++closed === 1 && !kept) {
+    closed++;
+    if (closed === 2 || (kept && closed === 1)) {
+      clearTimeout(backstop);
+      settle({ bytesFromClient: bytes.fromClient, bytesToClient: bytes.toClient, error: firstError, ...(kept ? { upstreamKept: true } : {}) });
+    } else if (closed === 1) {
       // One side is gone: give the other a moment to flush, then make sure it goes too.
-      setTimeout(() => {
+      backstop = setTimeout(() => {
         client.destroy();
         upstream.destroy();
-      }, 5000).unref();
-    }
-    if (closed === 2 || (kept && closed === 1)) {
-      settle({ bytesFromClient: bytes.fromClient, bytesToClient: bytes.toClient, error: firstError, ...(kept ? { upstreamKept: true } : {}) });
+      }, 5000);
+      backstop.unref();
     }
   };
   client.once('close', onClose);
   upstream.once('close', onClose);
 
-  /** Terminate + EOF: hand the server connection back untouched (it never saw the Terminate). */
+  /** The client's Terminate: the server connection goes back untouched (it never saw the Terminate). */
   const keepUpstream = () => {
     kept = true;
-    clearTimeout(holdTimer);
     upstream.off('data', fromUpstream);
     upstream.off('drain', resumeClient);
     upstream.off('end', onUpstreamEnd);
@@ -138,18 +162,13 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
     upstream.off('close', onClose);
     client.off('drain', resumeUpstream);
     upstream.pause();
-    client.end();
   };
   client.once('end', () => {
-    const usable = heldTerminate && !closing && !upstream.destroyed && !upstream.readableEnded && upstream.writable;
-    if (usable) keepUpstream();
-    else {
-      releaseHeld();
-      upstream.end();
-    }
+    if (!terminated) endUpstream();
   });
+  if (options.pending && options.pending.length > 0) toUpstream(options.pending);
   client.resume();
-  upstream.resume();
+  if (!kept) upstream.resume();
 
   return {
     bytes,
@@ -159,11 +178,10 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
     },
     close(message?: Buffer) {
       closing = true;
-      if (kept) return;
-      releaseHeld();
+      if (kept || terminated) return;
       finalMessage = message ?? finalMessage;
       // Ending our side makes the server finish its current message and close.
-      upstream.end();
+      endUpstream();
       // A server that does not close in time is cut; no message then, as we may be mid-message.
       setTimeout(() => {
         client.destroy();

@@ -5,7 +5,7 @@ import type { AuthResult } from '../auth/authenticator.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
-import { negotiateStartup } from './client-tls.js';
+import { negotiateStartup, TlsNotOffered } from './client-tls.js';
 import { authenticationCleartextPassword, errorResponse, negotiateProtocolVersion, readPasswordMessage, type ClientStartup } from './frontend-codec.js';
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
@@ -119,7 +119,8 @@ export class ClientSession {
       }
       if (!this.relayHandle) this.finish();
     } catch (e) {
-      this.fail(this.clientErrorFor(e));
+      if (e instanceof TlsNotOffered) this.closeUnanswerable(e.diagnosis);
+      else this.fail(this.clientErrorFor(e));
     } finally {
       this.clearDeadline();
     }
@@ -289,10 +290,9 @@ export class ClientSession {
     // From here on: no timeout of ours, TCP keepalive only.
     this.socket.setTimeout(0);
     client.write(upstream.greeting);
-    if (leftoverBytes > 0) upstream.socket.write(leftover);
     const unregister = upstream.backendKey ? this.host.registerBackend(upstream.backendKey.pid, upstream.backendKey.key) : () => undefined;
     this.record('success', null);
-    this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined });
+    this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined, pending: leftover });
     const release = this.host.releaseUpstream;
     void this.relayHandle.done.then((r) => {
       unregister();
@@ -336,6 +336,17 @@ export class ClientSession {
     // Do not wait forever for a client that does not read its error.
     setTimeout(() => this.client.destroy(), 2000).unref();
     if (!this.relayHandle) this.finish();
+  }
+
+  /**
+   * A client that cannot read our answer (it speaks TLS we never offered):
+   * the log and a history row say why, and the socket just closes.
+   */
+  private closeUnanswerable(error: ClientError): void {
+    this.startupReader?.detach();
+    this.host.logger.warn({ session: this.info.id, client: this.info.clientAddress, sqlstate: error.sqlstate }, error.message);
+    this.record(failureOutcome(error), error);
+    this.finish();
   }
 
   private onDeadline(): void {

@@ -66,12 +66,6 @@ export function queryMessage(sql: string): Buffer {
 /** The frontend's Terminate ('X', no body): five fixed bytes. */
 export const TERMINATE = message('X');
 
-/** True when the chunk's last five bytes are a Terminate (looked at in place: no copy). */
-export function endsWithTerminate(chunk: Buffer): boolean {
-  const n = chunk.length;
-  return n >= TERMINATE.length && chunk.compare(TERMINATE, 0, TERMINATE.length, n - TERMINATE.length, n) === 0;
-}
-
 /**
  * CancelRequest: length, code, the backend's process id, then its secret key:
  * 4 bytes in protocol 3.0, 4 to 256 in 3.2. The key is the server's own
