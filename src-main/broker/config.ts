@@ -168,8 +168,11 @@ export async function loadBrokerConfig(file: string): Promise<LoadResult> {
     return { ok: false, errors: [{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }] };
   }
   const parsed = parseBrokerConfig(text);
-  if (!parsed.ok) return parsed;
-  const config = parsed.config;
+  return parsed.ok ? readBrokerFiles(parsed.config) : parsed;
+}
+
+/** Reads the files a parsed config names (TLS material, CA bundles), naming the field of each one it cannot read. */
+export async function readBrokerFiles(config: BrokerConfig): Promise<LoadResult> {
   const errors: FieldError[] = [];
   const read = async (path: string, name: string | undefined): Promise<Buffer | undefined> => {
     if (name === undefined) return undefined;
