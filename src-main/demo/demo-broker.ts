@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBroker, type RunningBroker } from '../broker/broker.js';
-import { brokerConfigSchema } from '../broker/config.js';
+import { brokerConfigSchema, readBrokerFiles } from '../broker/config.js';
 import type { Logger } from '../core/log.js';
 import type { BrokerProfileInput } from '../core/profiles/schema.js';
 import type { DemoDatabase } from './demo-database.js';
@@ -64,9 +63,11 @@ export async function startDemoBroker(
     throttle: { holdSeconds: 3 },
     sweep: { intervalSeconds: 60 },
   });
+  const files = await readBrokerFiles(config);
+  if (!files.ok) throw new Error(`the demo broker's files: ${files.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
   const broker = await startBroker(
     config,
-    { cert: Buffer.from(tls.certPem), key: Buffer.from(tls.keyPem), databaseCa: new Map([['hr', readFileSync(database.caFile, 'utf8')]]) },
+    files.files,
     { bindPassword: directory.servicePassword, syncPasswords: new Map([['hr', database.syncPassword]]), credentialKey: randomBytes(32) },
     { logger, replica: 'demo' },
   );

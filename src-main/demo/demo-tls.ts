@@ -7,7 +7,6 @@ export interface DemoTls {
   certFile: string;
   keyFile: string;
   certPem: string;
-  keyPem: string;
 }
 
 /**
@@ -30,5 +29,5 @@ export async function makeDemoTls(dir: string, owner?: { uid: number; gid: numbe
   writeFileSync(certFile, pems.cert, { mode: 0o644 });
   writeFileSync(keyFile, pems.private, { mode: 0o600 });
   if (owner) for (const f of [dir, certFile, keyFile]) chownSync(f, owner.uid, owner.gid);
-  return { certFile, keyFile, certPem: pems.cert, keyPem: pems.private };
+  return { certFile, keyFile, certPem: pems.cert };
 }
