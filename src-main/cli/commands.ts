@@ -11,11 +11,14 @@ Usage:
   rolecall start [--config FILE] [--profile ID]... [--json]   run the proxies until Ctrl-C
   rolecall status [--config FILE] [--json]                    what a running 'start' reports
   rolecall profiles validate FILE | list [--config FILE]
-  rolecall doctor [--config FILE] [--profile ID]...           test each profile's directory and database
+  rolecall profiles import --broker URL [--ca FILE] [--login NAME] [--database ID]... [--port-base N] [--replace]
+                                                              broker profiles from the team broker's catalog
+  rolecall doctor [--config FILE] [--profile ID]... [--login NAME]
+                                                              test each profile's directory (or broker) and database
   rolecall secrets set|delete|has PROFILE ldap-bind|sync      OS keychain
   rolecall sql install | uninstall                            print the database scripts
   rolecall history [--json|--csv] [--since 24h] [--login L] [--outcome denied] [--profile ID]
-  rolecall demo [--port 5050] [--json]                        everything on this machine, to try it
+  rolecall demo [--port 5050] [--json] [--direct]             everything on this machine, to try it (team shape; --direct: without a broker)
   rolecall broker --config broker.json [--check]             the team broker (HTTPS API; README, "Team setup")
 
 Config: $ROLECALL_CONFIG or the per-user config file (see README).`;

@@ -49,3 +49,10 @@ export async function readSecret(io: CliIo, prompt: string): Promise<string> {
   for await (const c of stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
+
+/** A user's directory password: ROLECALL_PASSWORD (for scripts), else read as a secret (no echo on a terminal). Never stored. */
+export async function readPassword(io: CliIo, prompt: string): Promise<string> {
+  const password = io.env.ROLECALL_PASSWORD ?? (await readSecret(io, prompt));
+  if (password === '') throw new UsageError('no password given: type it at the prompt, pipe it on stdin, or set ROLECALL_PASSWORD');
+  return password;
+}

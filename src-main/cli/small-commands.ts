@@ -4,15 +4,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProfileStore } from '../core/profiles/store.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
+import { isBrokerProfile } from '../core/profiles/schema.js';
 import { createSecretStore, isSecretName } from '../core/secrets/index.js';
 import { println, readSecret, UsageError, type CliIo } from './io.js';
 import { printFieldErrors } from './print.js';
 import { readRuntimeStatus, runtimeStatusPath } from './runtime-status.js';
 import { describeStatus } from './start.js';
+import { importBrokerCommand } from './import-command.js';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sql', 'postgres');
 
-/** `rolecall profiles validate FILE` and `rolecall profiles list [--config FILE]`. */
+/** `rolecall profiles validate FILE`, `rolecall profiles list [--config FILE]` and `rolecall profiles import --broker URL` (import-command.ts). */
 export async function profilesCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'validate') {
@@ -35,11 +37,13 @@ export async function profilesCommand(args: string[], io: CliIo): Promise<number
       return 1;
     }
     for (const p of r.config.profiles) {
-      println(io.stdout, `${p.id}\t127.0.0.1:${p.listen.port}\t${p.database.host}:${p.database.port}/${p.database.database}\t${p.directory.url}`);
+      const signIn = isBrokerProfile(p) ? `broker ${p.broker.urls.join(',')} (${p.broker.database})` : p.directory.url;
+      println(io.stdout, `${p.id}\t${p.listen.host}:${p.listen.port}\t${p.database.host}:${p.database.port}/${p.database.database}\t${signIn}`);
     }
     return 0;
   }
-  throw new UsageError('usage: rolecall profiles validate FILE | rolecall profiles list [--config FILE]');
+  if (sub === 'import') return importBrokerCommand(rest, io);
+  throw new UsageError('usage: rolecall profiles validate FILE | rolecall profiles list [--config FILE] | rolecall profiles import --broker URL ...');
 }
 
 /** `rolecall status`: what a running `rolecall start` reports. */
@@ -73,6 +77,9 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
   if (!sub || !profileId || !name || !['set', 'delete', 'has'].includes(sub) || !isSecretName(name)) {
     throw new UsageError('usage: rolecall secrets set|delete|has PROFILE ldap-bind|sync   (set reads the value from stdin or prompts)');
   }
+  if (sub === 'set' && (await isBrokerProfileId(profileId, io))) {
+    throw new UsageError(`profile "${profileId}" signs in through the team broker and keeps no secret on this machine: nothing to set`);
+  }
   const store = createSecretStore();
   if (sub === 'set') {
     const value = await readSecret(io, `${name} password for profile ${profileId}: `);
@@ -87,4 +94,10 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
   const has = await store.has(profileId, name);
   println(io.stdout, has ? 'yes' : 'no');
   return has ? 0 : 1;
+}
+
+/** Whether the config file names this id as a broker profile (a file that cannot be read says nothing). */
+async function isBrokerProfileId(profileId: string, io: CliIo): Promise<boolean> {
+  const r = await new ProfileStore(defaultConfigPath(io.env)).load({ moveCorruptAside: false });
+  return r.ok && r.config.profiles.some((p) => p.id === profileId && isBrokerProfile(p));
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../core/log.js';
 import { ProfileStore } from '../core/profiles/store.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
+import { isBrokerProfile } from '../core/profiles/schema.js';
 import { createSecretStore } from '../core/secrets/index.js';
 import { HistoryStore } from '../core/history/history-store.js';
 import { historyPathFor } from '../core/history/history-path.js';
@@ -78,7 +79,10 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
       publish();
       await writing;
       if (values.json) println(io.stdout, JSON.stringify({ event: 'listening', profile: s.profileId, host: s.host, port: s.port }));
-      else println(io.stdout, `${s.profileId}: listening on ${s.host}:${s.port} → ${p.database.host}:${p.database.port}/${p.database.database}`);
+      else {
+        const via = isBrokerProfile(p) ? ` (signing in through the team broker at ${p.broker.urls.join(', ')})` : '';
+        println(io.stdout, `${s.profileId}: listening on ${s.host}:${s.port} → ${p.database.host}:${p.database.port}/${p.database.database}${via}`);
+      }
     } catch (e) {
       failures++;
       println(io.stderr, `${p.id}: ${e instanceof Error ? e.message : String(e)}`);
@@ -107,5 +111,7 @@ export async function startCommand(args: string[], io: CliIo): Promise<number> {
 
 export function describeStatus(s: ProxyStatus): string {
   const err = s.error ? ` — ${s.error}` : '';
-  return `${s.profileId}\t${s.state}\t${s.host}:${s.port}\t${s.activeConnections} connection(s)${err}`;
+  // Older status files (written before team mode) have no mode: they were direct.
+  const mode = s.mode === 'broker' ? '\tbroker' : '';
+  return `${s.profileId}\t${s.state}\t${s.host}:${s.port}\t${s.activeConnections} connection(s)${mode}${err}`;
 }

@@ -14,6 +14,8 @@ const REDACT = [
   '*.verifier',
   'bindPassword',
   '*.bindPassword',
+  'databasePassword',
+  '*.databasePassword',
   'secret',
   '*.secret',
 ];

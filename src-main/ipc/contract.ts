@@ -48,10 +48,16 @@ export type { ServiceStatus };
 export interface ProfileSummary {
   id: string;
   name: string;
+  /** direct: this machine checks the directory and syncs (it needs the two secrets); broker: the team's broker does (no secret). */
+  mode: 'direct' | 'broker';
   port: number;
   database: string;
   databaseHost: string;
+  /** Direct mode's first directory server ("" for a broker profile). */
   directoryUrl: string;
+  /** Team mode's broker URLs ([] for a direct profile). */
+  brokerUrls: string[];
+  /** Direct mode: whether each secret is stored (always false for a broker profile, which has none). */
   secrets: { ldapBind: boolean; sync: boolean };
 }
 

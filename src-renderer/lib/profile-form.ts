@@ -1,4 +1,4 @@
-import type { FieldError, GroupStrategy, Profile, ProfileInput, SslMode } from '../../src-main/core/profiles/schema.js';
+import type { DirectProfile, DirectProfileInput, FieldError, GroupStrategy, SslMode } from '../../src-main/core/profiles/schema.js';
 
 /**
  * The profile editor's form model: flat, string/number fields the inputs bind
@@ -129,7 +129,8 @@ export function applyPreset(draft: ProfileDraft, kind: DirectoryKind): ProfileDr
   return { ...draft, kind, loginAttribute: p.loginAttribute, groupStrategy: p.groupStrategy, startTls: p.startTls };
 }
 
-export function fromProfile(p: Profile): ProfileDraft {
+/** The form for a direct profile (broker profiles are shown read-only, BrokerProfileView.svelte). */
+export function fromProfile(p: DirectProfile): ProfileDraft {
   return {
     id: p.id,
     name: p.name,
@@ -167,7 +168,7 @@ const num = (n: number | null): number | undefined => (n === null || Number.isNa
  * The profile to validate or save. Fields the editor does not show (pool,
  * allowed databases, other session settings, local TLS) come from `base`.
  */
-export function toInput(d: ProfileDraft, base: Profile | null): ProfileInput {
+export function toInput(d: ProfileDraft, base: DirectProfile | null): DirectProfileInput {
   const sessionDefaults: Record<string, string> = { ...(base?.database.sessionDefaults ?? {}) };
   if (d.readOnly) sessionDefaults[READ_ONLY] = 'on';
   else delete sessionDefaults[READ_ONLY];
@@ -206,7 +207,7 @@ export function toInput(d: ProfileDraft, base: Profile | null): ProfileInput {
       passwordValidForSeconds: num(d.passwordValidForSeconds),
     },
     revalidate: { intervalSeconds: num(d.revalidateSeconds) },
-  } as ProfileInput;
+  } as DirectProfileInput;
 }
 
 /** Field errors by path; those no field shows are listed separately at the top of the form. */

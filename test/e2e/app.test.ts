@@ -10,7 +10,7 @@ import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import { silentLogger } from '../../src-main/core/log.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startSambaAd, type SambaServer } from '../harness/samba.js';
-import { tempDir } from '../harness/ports.js';
+import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
 import { tlsAfterSslRequest } from '../harness/pg-wire.js';
 import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
@@ -320,7 +320,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => card.getByTestId('restart-pending').count(), { timeout: 20_000 }).toBe(0);
     expect(await card.getByTestId('state').textContent()).toBe('Running');
-    expect(ctx.service.get(PROFILE_ID)?.profile.cache.ttlSeconds).toBe(300);
+    expect(ctx.service.get(PROFILE_ID)?.profile.cache).toMatchObject({ ttlSeconds: 300 });
     expect((await psql(ALICE.login, ALICE.password, 'SELECT 1')).code).toBe(0);
   });
 
@@ -416,6 +416,43 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     await expect.poll(() => card.getByTestId('state').textContent(), { timeout: 20_000 }).toBe('Stopped');
     const refused = await psql(ALICE.login, ALICE.password, 'SELECT 1');
     expect(refused.code).not.toBe(0);
+  });
+
+  it('shows a broker profile beside the direct one: read-only details, no secret asked for, startable, deletable', async () => {
+    const brokerPort = await freePort();
+    const broker = {
+      mode: 'broker' as const,
+      id: 'team-hr',
+      name: 'HR (team broker)',
+      broker: { urls: ['https://broker.corp.test:8443'], database: 'hr' },
+      database: { host: 'hr-db.corp.test', database: 'hr', caFile: path.join(dir, 'hr-ca.pem') },
+      listen: { port: brokerPort },
+    };
+    expect(await ctx.store.upsertProfile(broker)).toBeNull();
+    await page.reload();
+    await goTo('Status');
+    const card = page.locator('[data-profile="team-hr"]');
+    await expect.poll(() => card.textContent()).toContain('via team broker https://broker.corp.test:8443');
+    // The direct profile's card is still there and unchanged.
+    expect(await page.locator(`[data-profile="${PROFILE_ID}"]`).count()).toBe(1);
+    expect(await card.textContent()).not.toMatch(/password is not set/);
+    await card.getByRole('switch', { name: 'Proxy for HR (team broker)' }).click();
+    await expect.poll(() => card.getByTestId('state').textContent(), { timeout: 20_000 }).toBe('Running');
+    await expectAccessible('status with a broker profile');
+
+    await card.getByRole('link', { name: 'Details' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Profile: HR (team broker)');
+    expect(await page.getByTestId('broker-read-only').textContent()).toContain('this profile holds no secret');
+    expect(await page.getByText('https://broker.corp.test:8443').count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Save profile' }).count()).toBe(0);
+    await screenshot(page, 'broker-profile');
+    await expectAccessible('broker profile (read-only)');
+
+    await page.getByRole('button', { name: 'Delete profile…' }).click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Status');
+    expect(await page.locator('[data-profile="team-hr"]').count()).toBe(0);
+    expect(ctx.service.get('team-hr')).toBeUndefined();
   });
 
   it('pages through 100,000 history rows without loading them all', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createLogger } from '../../src-main/core/log.js';
-import { profileSchema, type Profile, type ProfileInput } from '../../src-main/core/profiles/schema.js';
+import { directProfileSchema, type DirectProfile, type DirectProfileInput } from '../../src-main/core/profiles/schema.js';
 import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import { HistoryStore } from '../../src-main/core/history/history-store.js';
 import { historySink } from '../../src-main/core/history/proxy-history.js';
@@ -29,7 +29,7 @@ export interface RolecallEnv {
   pg: PgServer;
   ldap: SlapdServer;
   service: ProxyService;
-  profile: Profile;
+  profile: DirectProfile;
   port: number;
   history: HistoryStore;
   historyFile: string;
@@ -41,7 +41,7 @@ export interface RolecallEnv {
   /** Runs psql through the proxy; resolves with its exit code and output. */
   psql(user: string, password: string | null, args: string[], env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
   /** A second profile on another port (same servers), e.g. with an unreachable upstream. */
-  addProfile(overrides: (base: ProfileInput) => ProfileInput): Promise<Profile>;
+  addProfile(overrides: (base: DirectProfileInput) => DirectProfileInput): Promise<DirectProfile>;
   stop(): Promise<void>;
 }
 
@@ -75,10 +75,34 @@ export async function installRolecall(pgServer: PgServer): Promise<string> {
   return syncPassword;
 }
 
+/** USERS in slapd with their groups: alice in heimdall-hr-data and (nested, through hr-analysts) heimdall-readonly; carol locked. */
+export async function populateDirectory(ldap: SlapdServer): Promise<void> {
+  const dn: Record<string, string> = {};
+  for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
+  const analysts = await ldap.addGroup('hr-analysts', [dn.alice!]);
+  await ldap.addGroup('heimdall-hr-data', [dn.alice!, dn.dave!, dn.postgres!]);
+  await ldap.addGroup('heimdall-readonly', [analysts, dn.erin!]);
+  await ldap.addGroup('staff', [dn.bob!]);
+  await ldap.lockUser('carol');
+}
+
+/** Directory settings for the test slapd with populateDirectory's groups (heimdall-*, nested), for a profile or the broker. */
+export function slapdDirectory(ldap: SlapdServer, timeoutMs: number) {
+  return {
+    kind: 'openldap' as const,
+    url: ldap.url,
+    bindDn: ldap.serviceDn,
+    baseDn: ldap.baseDn,
+    groupStrategy: 'member-nested' as const,
+    groupPrefix: 'heimdall-',
+    timeoutMs,
+  };
+}
+
 export interface RolecallEnvOptions {
   pgVersion?: PgVersion;
   pgSettings?: Record<string, string>;
-  profile?: (base: ProfileInput) => ProfileInput;
+  profile?: (base: DirectProfileInput) => DirectProfileInput;
 }
 
 export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promise<RolecallEnv> {
@@ -88,13 +112,7 @@ export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promis
   ]);
   const syncPassword = await installRolecall(pgServer);
 
-  const dn: Record<string, string> = {};
-  for (const [uid, password] of Object.entries(USERS)) dn[uid] = await ldap.addUser(uid, password, { cn: `${uid} Test` });
-  const analysts = await ldap.addGroup('hr-analysts', [dn.alice!]);
-  await ldap.addGroup('heimdall-hr-data', [dn.alice!, dn.dave!, dn.postgres!]);
-  await ldap.addGroup('heimdall-readonly', [analysts, dn.erin!]);
-  await ldap.addGroup('staff', [dn.bob!]);
-  await ldap.lockUser('carol');
+  await populateDirectory(ldap);
 
   const dir = tempDir('env');
   const logChunks: Buffer[] = [];
@@ -110,25 +128,17 @@ export async function startRolecallEnv(options: RolecallEnvOptions = {}): Promis
   const secrets = new MemorySecretStore();
   const service = new ProxyService({ secrets, logger, history: historySink(history), tlsDir: path.join(dir, 'tls') });
 
-  const baseFor = async (): Promise<ProfileInput> => ({
+  const baseFor = async (): Promise<DirectProfileInput> => ({
     id: 'app',
     name: 'App database',
-    directory: {
-      kind: 'openldap',
-      url: ldap.url,
-      bindDn: ldap.serviceDn,
-      baseDn: ldap.baseDn,
-      groupStrategy: 'member-nested',
-      groupPrefix: 'heimdall-',
-      timeoutMs: 3000,
-    },
+    directory: slapdDirectory(ldap, 3000),
     database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: 'verify-full', caFile: pgServer.pki.caFile, connectTimeoutMs: 5000 },
     listen: { host: '127.0.0.1', port: await freePort(), authTimeoutMs: 10_000 },
     cache: { ttlSeconds: 600, negativeTtlSeconds: 30, passwordValidForSeconds: 3600 },
     revalidate: { intervalSeconds: 0 },
   });
-  const addProfile = async (overrides: (base: ProfileInput) => ProfileInput) => {
-    const profile = profileSchema.parse(overrides(await baseFor()));
+  const addProfile = async (overrides: (base: DirectProfileInput) => DirectProfileInput) => {
+    const profile = directProfileSchema.parse(overrides(await baseFor()));
     await secrets.set(profile.id, 'ldap-bind', ldap.servicePassword);
     await secrets.set(profile.id, 'sync', syncPassword);
     await service.start(profile);

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRolecallEnv, type RolecallEnv } from '../harness/rolecall-env.js';
+import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
 
@@ -71,6 +71,17 @@ describe('rolecall doctor', () => {
     console.log(r.stdout);
     expect(r.stdout).toMatch(/✓ base DN: /);
     expect(r.stdout).toMatch(/✗ sync login: .*sync-account password of profile "good".*ROLECALL_SYNC_PASSWORD|✗ sync login: profile "good" has no sync-account password: run `rolecall secrets set good sync`/);
+  });
+
+  it('with --login also signs the user in to the directory and shows which groups count', async () => {
+    const secrets = { ROLECALL_LDAP_BIND_PASSWORD: env.ldap.servicePassword, ROLECALL_SYNC_PASSWORD: env.syncPassword };
+    const r = await doctor(['--profile', 'good', '--login', 'alice'], { ...secrets, ROLECALL_PASSWORD: USERS.alice });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/✓ user bind: alice signed in as uid=alice,/);
+    expect(r.stdout).toMatch(/✓ groups: \d+ group\(s\), 2 pass the group filter: heimdall-hr-data, heimdall-readonly/);
+    const wrong = await doctor(['--profile', 'good', '--login', 'alice'], { ...secrets, ROLECALL_PASSWORD: 'not-it' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(/✗ user bind: /);
   });
 
   it('names an unknown profile with exit code 2', async () => {

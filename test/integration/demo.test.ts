@@ -5,49 +5,55 @@ import { freePort } from '../harness/ports.js';
 import { run } from '../harness/run.js';
 
 // `npm run demo` as a user runs it: the real CLI, embedded PostgreSQL 18, the
-// built-in demo directory, and psql against the printed port.
-let demo: ChildProcessWithoutNullStreams;
-let port: number;
-const events: Record<string, unknown>[] = [];
+// built-in demo directory, and psql against the printed port; in the team
+// shape (the default) with the broker between them, and with --direct without.
+describe.each([
+  ['team', []],
+  ['direct', ['--direct']],
+] as const)('npm run demo (%s shape)', (shape, flags) => {
+  let demo: ChildProcessWithoutNullStreams;
+  let port: number;
+  const events: Record<string, unknown>[] = [];
 
-beforeAll(async () => {
-  port = await freePort();
-  demo = spawn(process.execPath, ['bin/rolecall.mjs', 'demo', '--json', '--port', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  demo.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: demo.stdout });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`demo not ready in 90 s: ${stderr}`)), 90_000);
-    demo.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${stderr}`)));
-    lines.on('line', (line) => {
-      const e = JSON.parse(line) as Record<string, unknown>;
-      events.push(e);
-      if (e.event === 'ready') {
-        clearTimeout(timer);
-        resolve();
-      }
+  beforeAll(async () => {
+    port = await freePort();
+    demo = spawn(process.execPath, ['bin/rolecall.mjs', 'demo', '--json', '--port', String(port), ...flags], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    demo.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const lines = createInterface({ input: demo.stdout });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`demo not ready in 90 s: ${stderr}`)), 90_000);
+      demo.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${stderr}`)));
+      lines.on('line', (line) => {
+        const e = JSON.parse(line) as Record<string, unknown>;
+        events.push(e);
+        if (e.event === 'ready') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
     });
-  });
-}, 120_000);
+  }, 120_000);
 
-afterAll(async () => {
-  if (demo && demo.exitCode === null) {
-    const exited = new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
-    demo.kill('SIGINT');
-    await exited;
+  afterAll(async () => {
+    if (demo && demo.exitCode === null) {
+      const exited = new Promise<number | null>((r) => demo.once('exit', (code) => r(code)));
+      demo.kill('SIGINT');
+      await exited;
+    }
+  });
+
+  async function psql(user: string, password: string, sql: string): Promise<{ code: number; out: string }> {
+    const r = await run('psql', ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=hr user=${user}`], {
+      env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+    });
+    return { code: r.code, out: r.stdout + r.stderr };
   }
-});
 
-async function psql(user: string, password: string, sql: string): Promise<{ code: number; out: string }> {
-  const r = await run('psql', ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=hr user=${user}`], {
-    env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
-  });
-  return { code: r.code, out: r.stdout + r.stderr };
-}
-
-describe('npm run demo', () => {
-  it('prints one ready line with host and port', () => {
-    expect(events[0]).toMatchObject({ event: 'ready', host: '127.0.0.1', port });
+  it('prints one ready line with host, port and its shape', () => {
+    expect(events[0]).toMatchObject({ event: 'ready', host: '127.0.0.1', port, shape });
+    if (shape === 'team') expect(events[0]?.broker).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    else expect(events[0]).not.toHaveProperty('broker');
   });
 
   it('lets alice in with both demo roles, the nested one included', async () => {
@@ -56,14 +62,25 @@ describe('npm run demo', () => {
   });
 
   it.each([
-    ['bob', 'bob-pass', /not in any directory group/],
-    ['carol', 'carol-pass', /account is locked/],
-    ['postgres', 'postgres-pass', /refuses to log in as "postgres"/],
-    ['alice', 'wrong-pass', /password authentication failed/],
+    ['bob', 'bob-pass', /FATAL: {2}"bob" is not in any directory group this database accepts/],
+    ['carol', 'carol-pass', /FATAL: {2}your directory account is locked/],
+    ['postgres', 'postgres-pass', /FATAL: {2}Rolecall refuses to log in as "postgres"/],
+    ['alice', 'wrong-pass', /FATAL: {2}password authentication failed for user "alice"/],
   ])('denies %s with a message that says why', async (user, password, why) => {
     const r = await psql(user, password, 'select 1');
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(why);
+  });
+
+  it('reports each outcome with its SQLSTATE', () => {
+    const outcomes = events.filter((e) => e.event === 'connection').map((e) => [e.login, e.outcome, e.sqlstate ?? null]);
+    expect(outcomes).toEqual([
+      ['alice', 'success', null],
+      ['bob', 'denied', '28000'],
+      ['carol', 'denied', '28000'],
+      ['postgres', 'denied', '28000'],
+      ['alice', 'denied', '28P01'],
+    ]);
   });
 
   it('stops cleanly on Ctrl-C', async () => {

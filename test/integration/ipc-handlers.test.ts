@@ -3,7 +3,7 @@ import http from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../src-main/core/proxy/profile-proxy.js';
-import type { ProfileInput } from '../../src-main/core/profiles/schema.js';
+import type { DirectProfileInput } from '../../src-main/core/profiles/schema.js';
 import { startWebBridge } from '../../src-main/ipc/web-bridge.js';
 import { freePort, waitFor } from '../harness/ports.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
@@ -25,7 +25,7 @@ const ERIN = 'erin-Pass-1';
 let db: PgServer;
 let ldap: SlapdServer;
 let f: IpcFixture;
-let profile: ProfileInput;
+let profile: DirectProfileInput;
 const connections: ConnectionEvent[] = [];
 
 beforeAll(async () => {
@@ -248,12 +248,12 @@ describe('first run through the IPC handlers', () => {
       expect((await client.query<{ n: number }>('SELECT 1 AS n')).rows[0]?.n).toBe(1);
       expect(await f.ok('proxies.status', {})).toEqual([expect.objectContaining({ state: 'running', pendingRestart: true, activeConnections: 1 })]);
       expect(events).toContain(true);
-      expect(f.ctx.service.get('app')?.profile.cache.ttlSeconds).toBe(current.cache.ttlSeconds);
+      expect(f.ctx.service.get('app')?.profile.cache).toEqual(current.cache);
 
       // The user restarts when ready: the open session gets the usual grace, then is closed.
       const restarted = await f.ok('proxies.restart', { id: 'app' });
       expect(restarted).toMatchObject({ state: 'running', port, pendingRestart: false, activeConnections: 0 });
-      expect(f.ctx.service.get('app')?.profile.cache.ttlSeconds).toBe(120);
+      expect(f.ctx.service.get('app')?.profile.cache).toMatchObject({ ttlSeconds: 120 });
       await expect(client.query('SELECT 1')).rejects.toThrow();
       expect(events.at(-1)).toBe(false);
     } finally {

@@ -34,7 +34,8 @@ describe('main-process bundle', () => {
     const inputs = Object.keys(result.main.inputs);
     expect(inputs.some((f) => f.startsWith('src-main/electron/'))).toBe(true);
     expect(inputs.filter((f) => /bridge/i.test(f) && !f.endsWith('ipc-main-adapter.ts'))).toEqual([]);
-    expect(externals(result.main).filter((m) => /^(node:)?https?$/.test(m))).toEqual([]);
+    // node:https is the team broker's client (core/broker-client); an HTTP server would need node:http.
+    expect(externals(result.main).filter((m) => /^(node:)?http$/.test(m))).toEqual([]);
   });
 
   it('requires only Node built-ins, electron and production dependencies (what electron-builder packs)', () => {

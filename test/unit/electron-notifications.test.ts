@@ -39,6 +39,7 @@ function status(state: ProxyStatus['state'], error: string | null = null): Proxy
   return {
     profileId: 'hr-prod',
     name: 'HR production',
+    mode: 'direct',
     state,
     host: '127.0.0.1',
     port: 6432,

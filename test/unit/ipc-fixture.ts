@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src-main/core/log.js';
-import type { ProfileInput } from '../../src-main/core/profiles/schema.js';
+import type { DirectProfileInput } from '../../src-main/core/profiles/schema.js';
 import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import type { SecretStore } from '../../src-main/core/secrets/secret-store.js';
 import { createAppContext, type AppContext } from '../../src-main/ipc/app-context.js';
@@ -73,7 +73,7 @@ export async function ipcFixture(options: { secrets?: SecretStore; env?: NodeJS.
 }
 
 /** A valid profile whose servers do not exist (127.0.0.1 port 1): enough for everything but real connections. */
-export async function sampleProfile(id = 'app', extra: Partial<ProfileInput> = {}): Promise<ProfileInput> {
+export async function sampleProfile(id = 'app', extra: Partial<DirectProfileInput> = {}): Promise<DirectProfileInput> {
   return {
     id,
     name: `Profile ${id}`,

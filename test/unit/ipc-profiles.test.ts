@@ -50,7 +50,7 @@ describe('profiles.save / validate', () => {
   it('saves, lists with secret flags, and gets back the profile with defaults', async () => {
     const { applied, ...saved } = await f.ok('profiles.save', { profile: await sampleProfile() });
     expect(applied).toEqual({ outcome: 'not-running' });
-    expect(saved.database.syncUser).toBe('rolecall_sync');
+    expect(saved.database).toMatchObject({ syncUser: 'rolecall_sync' });
     expect(await f.ok('profiles.list', {})).toEqual([
       expect.objectContaining({ id: 'app', port: saved.listen.port, secrets: { ldapBind: false, sync: false } }),
     ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { profileSchema, toFieldErrors } from '../../src-main/core/profiles/schema.js';
+import { directProfileSchema as profileSchema, toFieldErrors } from '../../src-main/core/profiles/schema.js';
 import {
   applyPreset,
   fromProfile,

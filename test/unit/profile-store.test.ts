@@ -2,10 +2,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfigPath, ProfileStore, type ConfigInput } from '../../src-main/core/profiles/store.js';
-import type { ProfileInput } from '../../src-main/core/profiles/schema.js';
+import type { DirectProfileInput } from '../../src-main/core/profiles/schema.js';
 import { tempDir } from '../harness/ports.js';
 
-function profile(id: string, port: number, extra: Partial<ProfileInput> = {}): ProfileInput {
+function profile(id: string, port: number, extra: Partial<DirectProfileInput> = {}): DirectProfileInput {
   return {
     id,
     name: `Profile ${id}`,
@@ -149,7 +149,7 @@ describe('ProfileStore.save', () => {
 
   it('refuses a config carrying a secret and never writes it', async () => {
     const store = new ProfileStore(file);
-    const p = { ...profile('a', 6432), syncPassword: 'hunter2' } as ProfileInput;
+    const p = { ...profile('a', 6432), syncPassword: 'hunter2' } as DirectProfileInput;
     const errors = await store.save({ version: 1, profiles: [p] });
     expect(errors?.[0]).toEqual({ path: 'profiles.0.syncPassword', message: expect.stringContaining('rolecall secrets set a sync') });
     await expect(fs.access(file)).rejects.toThrow();

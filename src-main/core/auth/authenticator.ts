@@ -1,8 +1,8 @@
 /**
- * What the proxy needs to sign a client in, and nothing more. One
+ * What the proxy needs to sign a client in, and nothing more. Direct mode's
  * implementation asks the directory and syncs the roles itself
- * (DirectoryAuthenticator); team mode's will ask the broker. The proxy holds
- * only this interface, so either plugs in.
+ * (DirectoryAuthenticator); team mode's asks the broker (BrokerAuthenticator).
+ * The proxy holds only this interface, so either plugs in.
  */
 export interface Authenticator {
   /** Counts work, not time (the perf guard and `rolecall status` read them). */
@@ -22,6 +22,12 @@ export interface Authenticator {
   recheck(login: string): Promise<string | null>;
   /** Takes the login's access away where it was granted (the database), saying why. */
   revoke(login: string, reason: string): Promise<void>;
+  /**
+   * True when recheck itself may end the login's access (team mode: the
+   * broker revokes before it answers), so its sessions must know what to tell
+   * their clients before recheck is called.
+   */
+  readonly recheckRevokes?: boolean;
   close(): Promise<void>;
 }
 
@@ -36,11 +42,19 @@ export interface AuthResult {
   /** Allow-listed database roles the login holds after sync. */
   roles: string[];
   cacheHit: boolean;
+  /**
+   * Team mode: the short-lived database password the broker gave, which the
+   * proxy logs in upstream with. Absent in direct mode, where the client's own
+   * password is the database password. Held in memory only.
+   */
+  databasePassword?: string;
 }
 
 export interface AuthCounters {
   directoryCalls: number;
   syncCalls: number;
+  /** Team mode: requests to the broker (sign-ins and revalidations); always 0 in direct mode. */
+  brokerCalls: number;
   cacheHits: number;
   negativeHits: number;
 }

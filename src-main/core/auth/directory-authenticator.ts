@@ -2,12 +2,12 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { ClientError, SqlState, invalidCredentials } from '../client-errors.js';
 import { permittedGroups } from '../directory/permitted.js';
-import type { Profile } from '../profiles/schema.js';
+import type { DirectProfile } from '../profiles/schema.js';
 import { buildScramVerifier } from '../sync/scram-verifier.js';
 import { admit } from './admission.js';
-import { AuthCache } from './auth-cache.js';
 import type { AuthCounters, AuthResult, Authenticator, ClientInfo } from './authenticator.js';
 import { directoryDenial, failureOf, internalError, syncDenial } from './denials.js';
+import { SignInMemo } from './sign-in-memo.js';
 
 /** What signing in needs from the directory (core/directory's Directory is one). */
 export interface DirectoryPort {
@@ -40,7 +40,7 @@ export interface AuthSettings {
 }
 
 /** A profile's settings for signing in: its caches, its synced password's lifetime, login case and group filter. */
-export function authSettingsFor(profile: Profile): AuthSettings {
+export function authSettingsFor(profile: DirectProfile): AuthSettings {
   return {
     profileId: profile.id,
     cacheTtlMs: profile.cache.ttlSeconds * 1000,
@@ -51,18 +51,14 @@ export function authSettingsFor(profile: Profile): AuthSettings {
   };
 }
 
-type Failure = { error: ClientError };
-
 /**
  * Direct mode's authenticator: directory check + role sync, behind a positive
- * cache, a short negative cache and single-flight (concurrent attempts with
- * the same login and password share one directory bind and one sync).
+ * cache, a short negative cache and single-flight (sign-in-memo.ts: concurrent
+ * attempts with the same login and password share one directory bind and one sync).
  */
 export class DirectoryAuthenticator implements Authenticator {
-  readonly counters: AuthCounters = { directoryCalls: 0, syncCalls: 0, cacheHits: 0, negativeHits: 0 };
-  private readonly positive: AuthCache<Omit<AuthResult, 'cacheHit'>>;
-  private readonly negative: AuthCache<Failure>;
-  private readonly inFlight = new Map<string, Promise<AuthResult>>();
+  readonly counters: AuthCounters = { directoryCalls: 0, syncCalls: 0, brokerCalls: 0, cacheHits: 0, negativeHits: 0 };
+  private readonly memo: SignInMemo;
 
   constructor(
     private readonly settings: AuthSettings,
@@ -71,38 +67,23 @@ export class DirectoryAuthenticator implements Authenticator {
     private readonly logger: Logger = silentLogger,
     now: () => number = Date.now,
   ) {
-    this.positive = new AuthCache(now);
-    this.negative = new AuthCache(now);
+    this.memo = new SignInMemo(settings.negativeTtlMs, this.counters, now);
   }
 
   async authenticate(typedLogin: string, password: string, clientInfo: ClientInfo): Promise<AuthResult> {
     if (password.length === 0) throw invalidCredentials(typedLogin);
-    const cached = this.positive.get(typedLogin, password);
-    if (cached) {
-      this.counters.cacheHits++;
-      return { ...cached, cacheHit: true };
-    }
-    const denied = this.negative.get(typedLogin, password);
-    if (denied) {
-      this.counters.negativeHits++;
-      throw denied.error;
-    }
-    // Single-flight key: login plus the password's cache identity (never the password itself).
-    const flightKey = this.positive.identify(typedLogin, password);
-    const running = this.inFlight.get(flightKey);
-    if (running) return running;
-    const attempt = this.checkAndSync(typedLogin, password, clientInfo).finally(() => this.inFlight.delete(flightKey));
-    this.inFlight.set(flightKey, attempt);
-    return attempt;
+    return this.memo.signIn(typedLogin, password, async () => ({
+      result: await this.checkAndSync(typedLogin, password, clientInfo),
+      ttlMs: this.settings.cacheTtlMs,
+    }));
   }
 
   forget(login: string): void {
-    this.positive.forgetLogin(login);
+    this.memo.forgetLogin(login);
   }
 
   forgetAll(): void {
-    this.positive.clear();
-    this.negative.clear();
+    this.memo.clear();
   }
 
   async recheck(login: string): Promise<string | null> {
@@ -120,7 +101,7 @@ export class DirectoryAuthenticator implements Authenticator {
     await Promise.allSettled([this.directory.close(), this.sync.close()]);
   }
 
-  private async checkAndSync(typedLogin: string, password: string, clientInfo: ClientInfo): Promise<AuthResult> {
+  private async checkAndSync(typedLogin: string, password: string, clientInfo: ClientInfo): Promise<Omit<AuthResult, 'cacheHit'>> {
     let account: string | undefined;
     try {
       this.counters.directoryCalls++;
@@ -141,20 +122,14 @@ export class DirectoryAuthenticator implements Authenticator {
         .catch((e: unknown) => {
           throw this.syncError(login, e);
         });
-      const result = { login, groups, roles: synced.roles };
-      this.positive.set(typedLogin, password, result, this.settings.cacheTtlMs, login);
       this.logger.info(
         { profile: this.settings.profileId, login, created: synced.created, granted: synced.granted, revoked: synced.revoked },
         'login synced',
       );
-      return { ...result, cacheHit: false };
+      return { login, groups, roles: synced.roles };
     } catch (e) {
       const error = e instanceof ClientError ? e : internalError(e);
       if (account !== undefined) error.account ??= account;
-      // Only a definite "no" is remembered; an outage must not lock people out after it ends.
-      if (error.sqlstate === SqlState.invalidPassword || error.sqlstate === SqlState.invalidAuthorization) {
-        this.negative.set(typedLogin, password, { error }, this.settings.negativeTtlMs);
-      }
       throw error;
     }
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { DatabaseConfig } from '../profiles/schema.js';
+import type { DatabaseTarget } from '../profiles/schema.js';
 import { isUnreachable } from '../net-errors.js';
 import { pgSslConfig } from '../sync/pg-ssl.js';
 
@@ -20,7 +20,7 @@ export class DatabaseConfigError extends Error {
  * (the same TLS rules as the sync pool). The password is handed to pg only;
  * nothing here logs it.
  */
-export async function connectPg(db: DatabaseConfig, user: string, password: string, applicationName: string): Promise<pg.Client> {
+export async function connectPg(db: DatabaseTarget, user: string, password: string, applicationName: string): Promise<pg.Client> {
   let ssl: ReturnType<typeof pgSslConfig>;
   try {
     ssl = pgSslConfig(db.sslmode, db.caFile, db.host);

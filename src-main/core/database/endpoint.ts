@@ -1,4 +1,4 @@
-import type { DatabaseConfig, SslMode } from '../profiles/schema.js';
+import type { DatabaseTarget, SslMode } from '../profiles/schema.js';
 
 /**
  * Where a profile's database is and how to reach it: host, port, the sslmode
@@ -15,7 +15,7 @@ export interface DatabaseEndpoint {
   connectTimeoutMs: number;
 }
 
-export function databaseEndpoint(db: DatabaseConfig): DatabaseEndpoint {
+export function databaseEndpoint(db: DatabaseTarget): DatabaseEndpoint {
   return {
     host: db.host,
     port: db.port,

@@ -3,7 +3,7 @@ import { connectPg, DatabaseConfigError, describeConnectFailure, isNotInstalled 
 import { createDirectory, type DirectoryUser } from '../directory/directory.js';
 import { permittedGroups } from '../directory/permitted.js';
 import type { Logger } from '../log.js';
-import type { Profile } from '../profiles/schema.js';
+import type { DirectProfile } from '../profiles/schema.js';
 import { previewSync, type SyncPreview } from '../sync/preview-sync.js';
 import { describeGroupFilter } from './directory-check.js';
 import type { CheckHints } from './steps.js';
@@ -47,7 +47,7 @@ export class AccessCheckError extends Error {
  * dry run. Directory failures propagate as DirectoryError.
  */
 export async function checkAccess(
-  profile: Profile,
+  profile: DirectProfile,
   secrets: { bindPassword: string; syncPassword: string },
   login: string,
   password: string | undefined,
@@ -90,7 +90,7 @@ export async function checkAccess(
   return { ...base, preview, verdict: verdictFor(dbLogin, permitted, preview) };
 }
 
-async function previewAsSyncAccount(profile: Profile, syncPassword: string, login: string, groups: string[], hints: CheckHints): Promise<SyncPreview> {
+async function previewAsSyncAccount(profile: DirectProfile, syncPassword: string, login: string, groups: string[], hints: CheckHints): Promise<SyncPreview> {
   const db = profile.database;
   const where = `${db.host}:${db.port}/${db.database}`;
   let client;

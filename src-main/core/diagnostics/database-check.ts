@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { connectPg, describeConnectFailure, DatabaseConfigError } from '../database/connect.js';
 import { addressOf, databaseEndpoint } from '../database/endpoint.js';
 import type { Logger } from '../log.js';
-import type { DatabaseConfig } from '../profiles/schema.js';
+import type { DatabaseConfig, DatabaseTarget } from '../profiles/schema.js';
 import { negotiateTls } from '../proxy/upstream/tls.js';
 import { SyncClient } from '../sync/sync-client.js';
 import { syncTarget } from '../sync/sync-target.js';
@@ -33,10 +33,75 @@ export interface DatabaseCheckOptions {
  * version. Changes nothing in the database.
  */
 export async function checkDatabase(db: DatabaseConfig, options: DatabaseCheckOptions): Promise<DatabaseCheck> {
+  const result = await reachDatabase(db);
+  const { steps } = result;
+  if (!steps.every((s) => s.ok)) return result;
+
+  const secret = await options.syncPassword();
+  if (!secret.ok) {
+    steps.push({ step: 'sync login', ok: false, message: secret.message });
+    return result;
+  }
+  const syncPassword = secret.value;
+  if (!(await loginStep(db, result, 'sync login', db.syncUser, syncPassword, `the sync account "${db.syncUser}"`))) return result;
+
+  const sync = new SyncClient({ ...syncTarget(db, syncPassword), poolSize: 1 }, options.logger);
+  try {
+    result.installedVersion = await sync.installedVersion();
+    steps.push(
+      result.installedVersion === null
+        ? { step: 'rolecall schema', ok: false, message: `Rolecall's SQL is not installed in ${db.database}: ${options.hints.install}` }
+        : { step: 'rolecall schema', ok: true, message: `version ${result.installedVersion} installed` },
+    );
+  } catch (e) {
+    steps.push({ step: 'rolecall schema', ok: false, message: messageOf(e) });
+  } finally {
+    await sync.close();
+  }
+  result.ok = steps.every((s) => s.ok);
+  return result;
+}
+
+/**
+ * The database as a team-mode profile sees it: TCP and TLS, then, with a
+ * login and the database password the broker gave it, that login's own
+ * sign-in. Changes nothing in the database.
+ */
+export async function checkDatabaseAs(db: DatabaseTarget, login?: { user: string; password: string }): Promise<DatabaseCheck> {
+  const result = await reachDatabase(db);
+  if (!login || !result.steps.every((s) => s.ok)) {
+    result.ok = result.steps.every((s) => s.ok);
+    return result;
+  }
+  await loginStep(db, result, 'user login', login.user, login.password, `"${login.user}"`);
+  result.ok = result.steps.every((s) => s.ok);
+  return result;
+}
+
+/** One login to the database as `user`, recorded as a step with the server's version; true when it worked. */
+async function loginStep(db: DatabaseTarget, result: DatabaseCheck, step: DatabaseStep, user: string, password: string, who: string): Promise<boolean> {
+  try {
+    const client = await connectPg(db, user, password, 'rolecall-test');
+    try {
+      const { rows } = await client.query<{ v: string }>("SELECT pg_catalog.current_setting('server_version') AS v");
+      result.serverVersion = rows[0]?.v ?? 'unknown';
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    result.steps.push({ step, ok: true, message: `${who} logged in to ${db.database} (PostgreSQL ${result.serverVersion})` });
+    return true;
+  } catch (e) {
+    if (e instanceof DatabaseConfigError) throw e;
+    result.steps.push({ step, ok: false, message: describeConnectFailure(e, who, `${addressOf(db)}/${db.database}`) });
+    return false;
+  }
+}
+
+/** Steps connect and tls: it stops at the first that fails. */
+async function reachDatabase(db: DatabaseTarget): Promise<DatabaseCheck> {
   const where = addressOf(db);
   const steps: Step<DatabaseStep>[] = [];
   const result: DatabaseCheck = { ok: false, steps };
-
   let socket: net.Socket;
   try {
     socket = await tcpConnect(db.host, db.port, db.connectTimeoutMs);
@@ -62,51 +127,13 @@ export async function checkDatabase(db: DatabaseConfig, options: DatabaseCheckOp
     }
   } catch (e) {
     steps.push({ step: 'tls', ok: false, message: messageOf(e) });
-    return result;
   } finally {
     socket.destroy();
   }
-
-  const secret = await options.syncPassword();
-  if (!secret.ok) {
-    steps.push({ step: 'sync login', ok: false, message: secret.message });
-    return result;
-  }
-  const syncPassword = secret.value;
-  const who = `the sync account "${db.syncUser}"`;
-  try {
-    const client = await connectPg(db, db.syncUser, syncPassword, 'rolecall-test');
-    try {
-      const { rows } = await client.query<{ v: string }>("SELECT pg_catalog.current_setting('server_version') AS v");
-      result.serverVersion = rows[0]?.v ?? 'unknown';
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-    steps.push({ step: 'sync login', ok: true, message: `${who} logged in to ${db.database} (PostgreSQL ${result.serverVersion})` });
-  } catch (e) {
-    if (e instanceof DatabaseConfigError) throw e;
-    steps.push({ step: 'sync login', ok: false, message: describeConnectFailure(e, who, `${where}/${db.database}`) });
-    return result;
-  }
-
-  const sync = new SyncClient({ ...syncTarget(db, syncPassword), poolSize: 1 }, options.logger);
-  try {
-    result.installedVersion = await sync.installedVersion();
-    steps.push(
-      result.installedVersion === null
-        ? { step: 'rolecall schema', ok: false, message: `Rolecall's SQL is not installed in ${db.database}: ${options.hints.install}` }
-        : { step: 'rolecall schema', ok: true, message: `version ${result.installedVersion} installed` },
-    );
-  } catch (e) {
-    steps.push({ step: 'rolecall schema', ok: false, message: messageOf(e) });
-  } finally {
-    await sync.close();
-  }
-  result.ok = steps.every((s) => s.ok);
   return result;
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const timer = setTimeout(() => {

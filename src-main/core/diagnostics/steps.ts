@@ -4,7 +4,9 @@
  * (`rolecall doctor`) and the tests all use these.
  */
 export type DirectoryStep = 'connect' | 'service bind' | 'base DN' | 'user bind' | 'user lookup' | 'groups';
-export type DatabaseStep = 'connect' | 'tls' | 'sync login' | 'rolecall schema';
+export type DatabaseStep = 'connect' | 'tls' | 'sync login' | 'rolecall schema' | 'user login';
+/** Team mode: each broker URL (connect, tls, ready), then with a login the sign-in through the broker. */
+export type BrokerStep = 'connect' | 'tls' | 'ready' | 'sign in';
 
 export interface Step<Name extends string = string> {
   step: Name;

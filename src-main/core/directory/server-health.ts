@@ -19,11 +19,17 @@ interface Health {
   downUntil?: number;
 }
 
+/** What the health memory needs of a server: its URL (directory servers, broker URLs). */
+interface Addressed {
+  url: string;
+}
+
 /**
  * Remembers which servers failed to connect or answer, so the next sign-in
  * goes to one that works instead of waiting on a dead one again. A dead
  * server is demoted, never dropped: when every server is dead they are all
  * still tried (the one that failed first, first), so recovery needs no restart.
+ * Used for directory servers and for the team broker's URLs.
  */
 export class ServerHealth {
   private readonly byUrl = new Map<string, Health>();
@@ -34,9 +40,9 @@ export class ServerHealth {
   ) {}
 
   /** Servers that are not known dead keep their order and come first; dead ones follow, longest dead first. */
-  order(servers: DirectoryServer[]): DirectoryServer[] {
+  order<S extends Addressed>(servers: S[]): S[] {
     const t = this.now();
-    const dead = (s: DirectoryServer): number | undefined => {
+    const dead = (s: S): number | undefined => {
       const until = this.byUrl.get(s.url)?.downUntil;
       return until !== undefined && until > t ? until : undefined;
     };
@@ -45,13 +51,13 @@ export class ServerHealth {
     return [...alive, ...down];
   }
 
-  up(server: DirectoryServer): void {
+  up(server: Addressed): void {
     const h = this.entry(server);
     h.lastOkAt = this.now();
     delete h.downUntil;
   }
 
-  down(server: DirectoryServer, error: string): void {
+  down(server: Addressed, error: string): void {
     const h = this.entry(server);
     h.lastFailureAt = this.now();
     h.lastError = error;
@@ -72,7 +78,7 @@ export class ServerHealth {
     });
   }
 
-  private entry(server: DirectoryServer): Health {
+  private entry(server: Addressed): Health {
     let h = this.byUrl.get(server.url);
     if (h === undefined) {
       h = {};

@@ -202,11 +202,32 @@ export const revalidateSchema = z.object({
   intervalSeconds: z.number().int().min(0).max(86_400).default(300),
 });
 
-export const profileSchema = z
+/** A profile id: it names the keychain entries (direct mode) and the runtime status. */
+export const profileIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (e.g. "hr-prod")');
+
+/** Clients send their password to the proxy: beyond loopback only with local TLS. */
+function requireTlsBeyondLoopback(listen: z.output<typeof listenSchema>, ctx: z.RefinementCtx): void {
+  if (listen.host !== '127.0.0.1' && listen.host !== '::1' && listen.host !== 'localhost' && !listen.tls.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['listen', 'tls', 'enabled'],
+      message: 'must be true when listening beyond loopback: clients send their password to the proxy',
+    });
+  }
+}
+
+/**
+ * Direct mode (the default; `mode` absent or "direct"): the laptop checks the
+ * directory and syncs the roles itself, with the service-account and sync
+ * passwords from the keychain.
+ */
+export const directProfileSchema = z
   .object({
-    id: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lowercase letters, digits and dashes (e.g. "hr-prod")'),
+    /** Absent means direct: config files written before team mode keep working unchanged. */
+    mode: z.literal('direct').optional(),
+    id: profileIdSchema,
     name: z.string().min(1).max(200),
     directory: directorySchema,
     database: databaseSchema,
@@ -225,14 +246,84 @@ export const profileSchema = z
         message: 'must be longer than cache.ttlSeconds, or cached logins would outlive their password',
       });
     }
-    if (p.listen.host !== '127.0.0.1' && p.listen.host !== '::1' && p.listen.host !== 'localhost' && !p.listen.tls.enabled) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['listen', 'tls', 'enabled'],
-        message: 'must be true when listening beyond loopback: clients send their password to the proxy',
-      });
-    }
+    requireTlsBeyondLoopback(p.listen, ctx);
   });
+
+/** An https:// URL of the team broker (a path prefix is allowed; no credentials, query or fragment). */
+const brokerUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}, 'must be an https:// URL like https://rolecall-broker.corp.example.com (no credentials, query or fragment)');
+
+/** The same URL however it was written: lowercase scheme and host, default port dropped, no trailing slash. */
+export function normalizeBrokerUrl(u: string): string {
+  const url = new URL(u);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+export const brokerSchema = z
+  .strictObject({
+    /** One or more replicas (or load balancers), tried in order when one does not answer. */
+    urls: z.array(brokerUrl).min(1, 'give at least one broker URL').max(10),
+    /** PEM CA bundle that signed the broker's certificate; default: the system's trusted CAs. */
+    caFile: z.string().min(1).optional(),
+    /** The database's id in the broker's catalog. */
+    database: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a catalog database id: lower-case letters, digits and dashes'),
+    /** TCP + TLS to one broker URL; beyond it the next URL is tried. */
+    connectTimeoutMs: z.number().int().min(100).max(60_000).default(3000),
+    /** One request to one broker URL, answer included (the broker asks the directory and the database meanwhile). */
+    timeoutMs: z.number().int().min(500).max(120_000).default(15_000),
+    /** A URL that did not answer is tried only after the others for this long. */
+    deadUrlSeconds: z.number().int().min(0).max(3600).default(60),
+  })
+  .superRefine((b, ctx) => {
+    const seen = new Map<string, number>();
+    b.urls.forEach((u, i) => {
+      const key = normalizeBrokerUrl(u);
+      const first = seen.get(key);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['urls', i], message: `the same broker as urls.${first}` });
+      else seen.set(key, i);
+    });
+  });
+
+/** What the catalog says about the database: no sync login here, the broker syncs. */
+export const brokerDatabaseSchema = databaseSchema.omit({ syncUser: true, syncPoolSize: true }).strict();
+
+export const brokerCacheSchema = z.strictObject({
+  /** A database password from the broker is reused until its window ends (renewAfter) minus this margin. */
+  marginSeconds: z.number().int().min(0).max(3600).default(60),
+  /** How long a rejected password is remembered, so retries cannot lock the directory account. */
+  negativeTtlSeconds: z.number().int().min(0).max(3600).default(30),
+});
+
+/**
+ * Team mode (`mode: "broker"`): the laptop sends the client's password to the
+ * team's broker over TLS and logs in upstream with the short-lived database
+ * password it answers. No directory or sync settings, and no secret at all:
+ * the object is strict, so a directory section (or a sync login) left in a
+ * broker profile is an error, not silently dropped.
+ */
+export const brokerProfileSchema = z
+  .strictObject({
+    mode: z.literal('broker'),
+    id: profileIdSchema,
+    name: z.string().min(1).max(200),
+    broker: brokerSchema,
+    database: brokerDatabaseSchema,
+    listen: listenSchema,
+    cache: brokerCacheSchema.default({ marginSeconds: 60, negativeTtlSeconds: 30 }),
+    revalidate: revalidateSchema.default({ intervalSeconds: 300 }),
+    pool: poolSchema.default({ idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' }),
+  })
+  .superRefine((p, ctx) => requireTlsBeyondLoopback(p.listen, ctx));
+
+export const profileSchema = z.discriminatedUnion('mode', [directProfileSchema, brokerProfileSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'must be "direct" (or left out) or "broker"' : undefined),
+});
 
 export const settingsSchema = z.object({
   historyRetentionDays: z.number().int().min(1).max(3650).default(90),
@@ -264,9 +355,21 @@ export const configSchema = z
   });
 
 export type ProfileInput = z.input<typeof profileSchema>;
+export type DirectProfileInput = z.input<typeof directProfileSchema>;
+export type BrokerProfileInput = z.input<typeof brokerProfileSchema>;
+/** A profile of either mode; narrow with isBrokerProfile() before using mode-specific sections. */
 export type Profile = z.output<typeof profileSchema>;
-export type DirectoryConfig = Profile['directory'];
-export type DatabaseConfig = Profile['database'];
+export type DirectProfile = z.output<typeof directProfileSchema>;
+export type BrokerProfile = z.output<typeof brokerProfileSchema>;
+export type DirectoryConfig = DirectProfile['directory'];
+export type DatabaseConfig = DirectProfile['database'];
+/** The database settings both modes share (a broker profile's come from the catalog). */
+export type DatabaseTarget = BrokerProfile['database'];
+export type BrokerConfig = BrokerProfile['broker'];
+
+export function isBrokerProfile(p: Profile): p is BrokerProfile {
+  return p.mode === 'broker';
+}
 export type SslMode = (typeof sslModes)[number];
 export type GroupStrategy = (typeof groupStrategies)[number];
 export type Config = z.output<typeof configSchema>;

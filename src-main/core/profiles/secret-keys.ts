@@ -36,17 +36,20 @@ function walk(value: unknown, at: (string | number)[], errors: FieldError[], roo
 }
 
 function secretMessage(at: (string | number)[], root: unknown): string {
-  const profileId = profileIdAt(at, root) ?? '<profile>';
+  const profile = profileAt(at, root);
+  if (profile?.mode === 'broker') {
+    return 'a broker profile holds no secret: the team broker keeps the directory and database secrets, and you type your own password in your client; remove this key from the file';
+  }
+  const profileId = typeof profile?.id === 'string' ? profile.id : '<profile>';
   const name = at.includes('database') || /sync/i.test(String(at[at.length - 1])) ? 'sync' : 'ldap-bind';
   return `secrets belong in the keychain: rolecall secrets set ${profileId} ${name} (or ROLECALL_* environment variables); remove this key from the file`;
 }
 
-function profileIdAt(at: (string | number)[], root: unknown): string | undefined {
+function profileAt(at: (string | number)[], root: unknown): { id?: unknown; mode?: unknown } | undefined {
   if (at[0] !== 'profiles' || typeof at[1] !== 'number' || root === null || typeof root !== 'object') return undefined;
   const profiles = (root as { profiles?: unknown }).profiles;
   if (!Array.isArray(profiles)) return undefined;
   const profile: unknown = profiles[at[1]];
   if (profile === null || typeof profile !== 'object') return undefined;
-  const id = (profile as { id?: unknown }).id;
-  return typeof id === 'string' ? id : undefined;
+  return profile as { id?: unknown; mode?: unknown };
 }

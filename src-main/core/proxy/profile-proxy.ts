@@ -6,7 +6,7 @@ import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
 import type { Logger } from '../log.js';
-import type { Profile } from '../profiles/schema.js';
+import { isBrokerProfile, type Profile } from '../profiles/schema.js';
 import { forwardCancel } from './cancel-forwarder.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
@@ -27,7 +27,7 @@ export interface ProfileProxyEvents {
 }
 
 export interface ProfileProxyDeps {
-  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode. The proxy owns it from here (closes it on stop). */
+  /** Signs clients in: DirectoryAuthenticator (directory + sync) in direct mode, BrokerAuthenticator in team mode. The proxy owns it from here (closes it on stop). */
   authenticator: Authenticator;
   logger: Logger;
   history?: HistorySink;
@@ -51,6 +51,8 @@ export interface ActiveSession {
 export interface ProxyStatus {
   profileId: string;
   name: string;
+  /** direct: this machine checks the directory and syncs; broker: the team's broker does. */
+  mode: 'direct' | 'broker';
   state: ProxyState;
   host: string;
   port: number;
@@ -58,6 +60,24 @@ export interface ProxyStatus {
   activeConnections: number;
   sessions: ActiveSession[];
   counters: AuthCounters & SessionTally;
+}
+
+/**
+ * At most how long a login stays signed in without asking again: direct mode's
+ * cache.ttlSeconds; in team mode the broker's answer decides (its password
+ * window), and 10 minutes bounds what is kept for it here.
+ */
+function cachedLoginSeconds(profile: Profile): number {
+  return isBrokerProfile(profile) ? 600 : profile.cache.ttlSeconds;
+}
+
+/** What a client whose access was revoked reads before its session closes. */
+function revokedError(login: string, reason: string): ClientError {
+  return new ClientError({
+    sqlstate: SqlState.invalidAuthorization,
+    message: `Rolecall revoked access for "${login}": ${reason}`,
+    hint: 'Ask to be added back to a database access group, then connect again.',
+  });
 }
 
 /** Raised when a profile's local port cannot be used. Never silently moves to another port. */
@@ -111,14 +131,15 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     });
     this.revalidator = new Revalidator(profile.revalidate.intervalSeconds * 1000, {
       activeLogins: () => [...this.sessions].map((s) => s.info.login).filter((l): l is string => l !== null),
-      recheck: (login) => this.authenticator.recheck(login),
+      recheck: (login) => this.recheckLogin(login),
       revoke: (login, reason) => this.revokeLogin(login, reason),
       logger: deps.logger,
     });
     // Derived SCRAM keys and kept connections live no longer than a cached login.
-    this.scramKeys = new ScramKeyStore(profile.cache.ttlSeconds * 1000);
+    const loginLifetime = cachedLoginSeconds(profile);
+    this.scramKeys = new ScramKeyStore(loginLifetime * 1000);
     this.pool = new UpstreamPool(
-      { ...profile.pool, maxLifetimeSeconds: Math.max(profile.cache.ttlSeconds, 60) },
+      { ...profile.pool, maxLifetimeSeconds: Math.max(loginLifetime, 60) },
       (login, signal) =>
         connectUpstream(this.target, { ...login, scramKeyCache: this.scramKeys.forLogin(login.user, login.password) }, { signal, logger: deps.logger }),
       deps.logger,
@@ -233,6 +254,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     return {
       profileId: this.profile.id,
       name: this.profile.name,
+      mode: this.profile.mode ?? 'direct',
       state: this.state,
       host: this.profile.listen.host,
       port: this.profile.listen.port,
@@ -250,15 +272,34 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
   /** Revokes a login in the database and closes its sessions here with a clear FATAL. */
   async revokeLogin(login: string, reason: string): Promise<void> {
     this.forgetLogin(login);
-    const error = new ClientError({
-      sqlstate: SqlState.invalidAuthorization,
-      message: `Rolecall revoked access for "${login}": ${reason}`,
-      hint: 'Ask to be added back to a database access group, then connect again.',
-    });
-    const affected = [...this.sessions].filter((s) => s.info.login === login);
+    const error = revokedError(login, reason);
+    const affected = this.sessionsOf(login);
     for (const s of affected) s.prepareRevoke(error);
     await this.authenticator.revoke(login, reason);
     for (const s of affected) s.revoke(error);
+  }
+
+  /**
+   * Revalidation's question for one login. When asking may already end the
+   * login's access (team mode: the broker revokes, and the database ends the
+   * sessions, before the answer arrives), its sessions are told beforehand
+   * what to say if the server ends them, and told to forget it if access stays.
+   */
+  private async recheckLogin(login: string): Promise<string | null> {
+    if (!this.authenticator.recheckRevokes) return this.authenticator.recheck(login);
+    const affected = this.sessionsOf(login);
+    for (const s of affected) s.prepareRevoke(revokedError(login, 'the team broker found it may no longer sign in'));
+    let reason: string | null = null;
+    try {
+      reason = await this.authenticator.recheck(login);
+      return reason;
+    } finally {
+      if (reason === null) for (const s of affected) s.prepareRevoke(null);
+    }
+  }
+
+  private sessionsOf(login: string): ClientSession[] {
+    return [...this.sessions].filter((s) => s.info.login === login);
   }
 
   /** Everything remembered about a login's password: cached checks, kept server connections, SCRAM keys. */

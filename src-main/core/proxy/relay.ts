@@ -26,7 +26,7 @@ const BULK_CHUNK = 4096;
 
 export interface RelayHandle {
   /** The message to send if the server closes from now on (e.g. while access is being revoked). */
-  setFinalMessage(message: Buffer): void;
+  setFinalMessage(message: Buffer | undefined): void;
   /** Ends the session: the closing message is sent after the last complete upstream message. */
   close(finalMessage?: Buffer): void;
   readonly done: Promise<RelayResult>;
@@ -173,7 +173,7 @@ export function relay(client: Duplex, upstream: Duplex, options: RelayOptions = 
   return {
     bytes,
     done,
-    setFinalMessage(message: Buffer) {
+    setFinalMessage(message: Buffer | undefined) {
       finalMessage = message;
     },
     close(message?: Buffer) {

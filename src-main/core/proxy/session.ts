@@ -128,10 +128,11 @@ export class ClientSession {
 
   /**
    * Access is about to be revoked: the database will end this backend, and the
-   * client must then read why. Set before the revocation so no close is missed.
+   * client must then read why. Set before the revocation so no close is missed;
+   * null when it turned out not to be (team mode asks first, see ProfileProxy).
    */
-  prepareRevoke(error: ClientError): void {
-    this.relayHandle?.setFinalMessage(errorResponse(error));
+  prepareRevoke(error: ClientError | null): void {
+    this.relayHandle?.setFinalMessage(error ? errorResponse(error) : undefined);
   }
 
   /** Access revoked (revalidation): close after the current server message with a clear FATAL. */
@@ -200,7 +201,8 @@ export class ClientSession {
   /**
    * Steps 4 and 5: authenticate, then log in upstream as the user. The
    * cached password may no longer work upstream (changed, or VALID UNTIL
-   * passed): then directory + sync run once more. Auth latency covers both.
+   * passed): then directory + sync (or the broker) run once more. Auth
+   * latency covers both.
    */
   private async signIn(
     request: StartupRequest,
@@ -220,7 +222,8 @@ export class ClientSession {
       try {
         upstream = await this.connectUpstream(auth, password, request, params);
       } catch (e) {
-        if (!(auth.cacheHit && isInvalidPassword(e))) throw e;
+        // Team mode also retries a fresh password once: another machine may have just moved the login to the next window.
+        if (!((auth.cacheHit || auth.databasePassword !== undefined) && isInvalidPassword(e))) throw e;
         this.host.logger.info({ session: this.info.id, login: auth.login }, 'cached login rejected upstream; re-checking');
         this.host.forgetLogin(auth.login);
         auth = await this.authenticate(request, password, clientInfo);
@@ -237,21 +240,29 @@ export class ClientSession {
     return { auth, upstream };
   }
 
-  /** Step 4: the password and groups checked, the login synced (or a cache hit), through the host's Authenticator. */
+  /** Step 4: the password and groups checked, the login synced (or a cache hit), through the host's Authenticator (direct or broker). */
   private async authenticate(request: StartupRequest, password: string, clientInfo: Record<string, unknown>): Promise<AuthResult> {
     const auth = await this.host.authenticate(request.typedLogin, password, clientInfo);
     this.checkNotAborted();
     return auth;
   }
 
-  /** Step 5: the server login as the canonical account, with the client's parameters and the profile's defaults (upstream/). */
+  /**
+   * Step 5: the server login as the canonical account, with the client's
+   * parameters and the profile's defaults (upstream/). The password is the
+   * client's in direct mode, the broker's short-lived one in team mode.
+   */
   private async connectUpstream(
     auth: AuthResult,
     password: string,
     request: StartupRequest,
     params: Record<string, string>,
   ): Promise<UpstreamConnection> {
-    const login: UpstreamLogin = { user: auth.login, password, params: upstreamParameters(params, request.database, this.host.profile) };
+    const login: UpstreamLogin = {
+      user: auth.login,
+      password: auth.databasePassword ?? password,
+      params: upstreamParameters(params, request.database, this.host.profile),
+    };
     try {
       return await this.host.connectUpstream(login, this.abort.signal);
     } catch (e) {

@@ -1,9 +1,9 @@
-import { AccessCheckError, checkAccess, checkDatabase, checkDirectory, type CheckHints, type SecretLookup } from '../../core/diagnostics/index.js';
+import { AccessCheckError, checkAccess, checkDatabase, checkDatabaseAs, checkDirectory, type CheckHints, type SecretLookup } from '../../core/diagnostics/index.js';
 import type { AppContext } from '../app-context.js';
 import type { AccessCheckResult, DatabaseTestResult, DirectoryTestResult } from '../contract.js';
 import { HandlerError } from './handler-error.js';
-import { findProfile, requireSecret } from './profile-access.js';
-import { parseDatabasePart, parseDirectoryPart } from './profile-parts.js';
+import { findDirectProfile, requireSecret } from './profile-access.js';
+import { parseBrokerDatabasePart, parseDatabasePart, parseDirectoryPart } from './profile-parts.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
 
@@ -28,11 +28,14 @@ export function diagnosticsHandlers(
       return checkDirectory(directory, bindPassword, { ...(user ? { login: user } : {}), ...(password ? { password } : {}), logger: log });
     }),
     'diagnostics.testDatabase': defineHandler('diagnostics.testDatabase', log, async ({ profile }): Promise<DatabaseTestResult> => {
+      // A broker profile has no sync login here: its database is reached and its certificate checked, nothing more.
+      const broker = parseBrokerDatabasePart(profile);
+      if (broker) return checkDatabaseAs(broker.database);
       const { id, database } = parseDatabasePart(profile);
       return checkDatabase(database, { syncPassword: () => storedSyncPassword(ctx, id), hints: APP_HINTS, logger: log });
     }),
     'diagnostics.accessCheck': defineHandler('diagnostics.accessCheck', log, async ({ profileId, login, password }): Promise<AccessCheckResult> => {
-      const profile = await findProfile(ctx, profileId);
+      const profile = await findDirectProfile(ctx, profileId, 'the access check');
       const bindPassword = await requireSecret(ctx.secrets, profileId, 'ldap-bind');
       const syncPassword = await requireSecret(ctx.secrets, profileId, 'sync');
       try {

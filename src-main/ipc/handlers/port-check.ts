@@ -1,19 +1,10 @@
-import net from 'node:net';
 import type { Profile } from '../../core/profiles/schema.js';
+import { nextFreePort, probePort } from '../../core/proxy/free-port.js';
 import { describePortOwner } from '../../core/proxy/port-owner.js';
 import type { ProxyService } from '../../core/service.js';
 import type { PortCheck } from '../contract.js';
 
-export type PortProbe = { free: true } | { free: false; code: string };
-
-/** Tries to listen exclusively on host:port, as the proxy would, and lets go at once. */
-export function probePort(host: string, port: number): Promise<PortProbe> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', (e: NodeJS.ErrnoException) => resolve({ free: false, code: e.code ?? 'ERROR' }));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve({ free: true })));
-  });
-}
+export { nextFreePort, probePort };
 
 /** The profile (other than `exceptId`) that already uses this port, if any. */
 export function profileOnPort(profiles: Profile[], port: number, exceptId?: string): Profile | undefined {
@@ -49,15 +40,4 @@ export async function checkPort(
   }
   if (owner === null) return { port, free: true, owner: null, nextFree: null };
   return { port, free: false, owner, nextFree: await nextFreePort(profiles, port + 1, host) };
-}
-
-/** The first port from `from` that no profile uses and that can be listened on (searching a bounded range). */
-export async function nextFreePort(profiles: Profile[], from: number, host = '127.0.0.1'): Promise<number | null> {
-  const used = new Set(profiles.map((p) => p.listen.port));
-  const start = Math.max(1024, Math.min(from, 65535));
-  for (let port = start, tries = 0; port <= 65535 && tries < 500; port++, tries++) {
-    if (used.has(port)) continue;
-    if ((await probePort(host, port)).free) return port;
-  }
-  return null;
 }

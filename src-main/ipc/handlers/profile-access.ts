@@ -1,4 +1,4 @@
-import type { Config, FieldError, Profile } from '../../core/profiles/schema.js';
+import { isBrokerProfile, type Config, type DirectProfile, type FieldError, type Profile } from '../../core/profiles/schema.js';
 import { ConfigLoadError } from '../../core/profiles/store.js';
 import type { SecretStore } from '../../core/secrets/secret-store.js';
 import { SECRET_WHAT } from '../../core/secrets/secret-text.js';
@@ -17,6 +17,24 @@ export async function findProfile(ctx: AppContext, id: string): Promise<Profile>
   const profile = config.profiles.find((p) => p.id === id);
   if (!profile) throw notFound(`there is no profile "${id}"`);
   return profile;
+}
+
+/**
+ * A direct-mode profile, for what only direct mode does on the laptop (its
+ * secrets, the access check, the sync login). A broker profile is refused
+ * saying where that happens instead.
+ */
+export async function findDirectProfile(ctx: AppContext, id: string, what: string): Promise<DirectProfile> {
+  const profile = await findProfile(ctx, id);
+  if (isBrokerProfile(profile)) throw brokerProfileRefusal(profile.id, what);
+  return profile;
+}
+
+export function brokerProfileRefusal(profileId: string, what: string): HandlerError {
+  return new HandlerError({
+    code: 'refused',
+    message: `profile "${profileId}" signs in through the team broker, which does ${what} for it: this laptop keeps no secret for it`,
+  });
 }
 
 /** Field errors from the store (relative to the profile), as an 'invalid' error. */
@@ -43,6 +61,13 @@ export async function requireSecret(secrets: SecretStore, profileId: string, nam
     message: `profile "${profileId}" has no ${SECRET_WHAT[name]}: ${hint}`,
     fields: [{ path: SECRET_FIELD[name], message: `not set: ${hint}` }],
   });
+}
+
+/** The secrets a profile's proxy starts with: direct mode's two; a broker profile has none. */
+export async function requireStartSecrets(ctx: AppContext, profile: Profile): Promise<void> {
+  if (isBrokerProfile(profile)) return;
+  await requireSecret(ctx.secrets, profile.id, 'ldap-bind');
+  await requireSecret(ctx.secrets, profile.id, 'sync');
 }
 
 /** Whether each secret is set; a keychain that cannot answer counts as "not set" (app.info says why). */

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { databaseSchema, directorySchema, profileSchema, toFieldErrors, type DatabaseConfig, type DirectoryConfig } from '../../core/profiles/schema.js';
+import {
+  brokerDatabaseSchema,
+  databaseSchema,
+  directorySchema,
+  profileIdSchema,
+  toFieldErrors,
+  type DatabaseConfig,
+  type DatabaseTarget,
+  type DirectoryConfig,
+} from '../../core/profiles/schema.js';
 import { invalid } from './handler-error.js';
 
 /*
@@ -8,8 +17,9 @@ import { invalid } from './handler-error.js';
  * Each half is validated with the same schema pieces the full profile uses.
  */
 
-const directoryPart = z.object({ id: profileSchema.shape.id, directory: directorySchema });
-const databasePart = z.object({ id: profileSchema.shape.id, database: databaseSchema });
+const directoryPart = z.object({ id: profileIdSchema, directory: directorySchema });
+const databasePart = z.object({ id: profileIdSchema, database: databaseSchema });
+const brokerDatabasePart = z.object({ id: profileIdSchema, mode: z.literal('broker'), database: brokerDatabaseSchema });
 
 export function parseDirectoryPart(raw: unknown): { id: string; directory: DirectoryConfig } {
   const parsed = directoryPart.safeParse(raw);
@@ -19,6 +29,14 @@ export function parseDirectoryPart(raw: unknown): { id: string; directory: Direc
 
 export function parseDatabasePart(raw: unknown): { id: string; database: DatabaseConfig } {
   const parsed = databasePart.safeParse(raw);
+  if (!parsed.success) throw invalid('fix the database fields first', toFieldErrors(parsed.error));
+  return parsed.data;
+}
+
+/** A broker profile's database section (the catalog's settings: no sync login), or null when the profile is not a broker profile. */
+export function parseBrokerDatabasePart(raw: unknown): { id: string; database: DatabaseTarget } | null {
+  if (raw === null || typeof raw !== 'object' || (raw as { mode?: unknown }).mode !== 'broker') return null;
+  const parsed = brokerDatabasePart.safeParse(raw);
   if (!parsed.success) throw invalid('fix the database fields first', toFieldErrors(parsed.error));
   return parsed.data;
 }

@@ -1,5 +1,5 @@
 import { findSecretKeys } from '../../core/profiles/secret-keys.js';
-import { profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
+import { isBrokerProfile, profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
 import { secretNames } from '../../core/secrets/secret-store.js';
 import { asStartError } from '../../core/service.js';
 import type { AppContext } from '../app-context.js';
@@ -27,7 +27,9 @@ export function profileHandlers(ctx: AppContext): HandlersFor<ProfileChannels> {
   return {
     'profiles.list': defineHandler('profiles.list', log, async () => {
       const config = await loadConfig(ctx);
-      return Promise.all(config.profiles.map(async (p): Promise<ProfileSummary> => summary(p, await secretFlags(ctx.secrets, p.id))));
+      // A broker profile has no secret: the keychain is not asked about it.
+      const none = { ldapBind: false, sync: false };
+      return Promise.all(config.profiles.map(async (p): Promise<ProfileSummary> => summary(p, isBrokerProfile(p) ? none : await secretFlags(ctx.secrets, p.id))));
     }),
 
     'profiles.get': defineHandler('profiles.get', log, ({ id }) => findProfile(ctx, id)),
@@ -135,10 +137,12 @@ function summary(p: Profile, secrets: { ldapBind: boolean; sync: boolean }): Pro
   return {
     id: p.id,
     name: p.name,
+    mode: p.mode ?? 'direct',
     port: p.listen.port,
     database: p.database.database,
     databaseHost: p.database.host,
-    directoryUrl: p.directory.url,
+    directoryUrl: isBrokerProfile(p) ? '' : p.directory.url,
+    brokerUrls: isBrokerProfile(p) ? p.broker.urls : [],
     secrets,
   };
 }

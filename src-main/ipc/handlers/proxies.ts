@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import { findProfile, requireSecret } from './profile-access.js';
+import { findProfile, requireStartSecrets } from './profile-access.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
 
@@ -9,8 +9,7 @@ export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'p
     'proxies.start': defineHandler('proxies.start', log, async ({ id }) => {
       const profile = await findProfile(ctx, id);
       // Checked here so the error points at the field to fill in; the service would only say it in words.
-      await requireSecret(ctx.secrets, id, 'ldap-bind');
-      await requireSecret(ctx.secrets, id, 'sync');
+      await requireStartSecrets(ctx, profile);
       // A port in use comes back as a StartError naming the owner: mapped to 'conflict' on listen.port.
       return ctx.service.start(profile);
     }),
@@ -25,8 +24,7 @@ export function proxyHandlers(ctx: AppContext): HandlersFor<'proxies.start' | 'p
     // get the usual grace, then are closed. A failed start leaves the proxy stopped, in state 'error'.
     'proxies.restart': defineHandler('proxies.restart', log, async ({ id }) => {
       const profile = await findProfile(ctx, id);
-      await requireSecret(ctx.secrets, id, 'ldap-bind');
-      await requireSecret(ctx.secrets, id, 'sync');
+      await requireStartSecrets(ctx, profile);
       const status = await ctx.service.restart(id, profile);
       log.info({ profile: id, port: status.port }, 'proxy restarted');
       return status;

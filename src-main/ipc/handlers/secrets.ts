@@ -1,6 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import { applySaved } from './apply-outcome.js';
-import { findProfile } from './profile-access.js';
+import { findDirectProfile } from './profile-access.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
 
@@ -12,7 +12,7 @@ export function secretHandlers(ctx: AppContext): HandlersFor<'secrets.set' | 'se
   const log = ctx.logger;
   return {
     'secrets.set': defineHandler('secrets.set', log, async ({ profileId, name, value }) => {
-      const profile = await findProfile(ctx, profileId);
+      const profile = await findDirectProfile(ctx, profileId, 'the directory check and the role sync');
       await ctx.secrets.set(profileId, name, value);
       log.info({ profile: profileId, secret: name }, 'secret stored');
       // A new password for a running proxy is a change like a saved profile: restarted, or pending while clients are connected.

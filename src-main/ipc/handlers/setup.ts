@@ -5,7 +5,7 @@ import type { AppContext } from '../app-context.js';
 import { buildScramVerifier } from '../../core/sync/scram-verifier.js';
 import { HandlerError } from './handler-error.js';
 import { DatabaseConfigError, connectPg, describeConnectFailure } from '../../core/database/connect.js';
-import { findProfile } from './profile-access.js';
+import { findDirectProfile, findProfile } from './profile-access.js';
 import { applySaved } from './apply-outcome.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
@@ -42,7 +42,7 @@ export function setupHandlers(ctx: AppContext): HandlersFor<'setup.installSql' |
     }),
 
     'setup.createSyncLogin': defineHandler('setup.createSyncLogin', log, async ({ profileId, adminUser, adminPassword }) => {
-      const profile = await findProfile(ctx, profileId);
+      const profile = await findDirectProfile(ctx, profileId, 'the role sync (with its own sync login)');
       const syncUser = profile.database.syncUser;
       const client = await adminConnection(profile, adminUser, adminPassword);
       try {
