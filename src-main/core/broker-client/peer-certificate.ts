@@ -95,15 +95,33 @@ export function readPresentedCertificates(url: string, options: { ca?: string | 
     socket.once('secureConnect', () => {
       const peer = socket.getPeerCertificate(true);
       const chain = chainOf(peer);
-      let problem: string | null = socket.authorized ? null : String(socket.authorizationError ?? 'the certificate was not verified');
-      if (problem === null && peer.raw) {
-        const identity = tls.checkServerIdentity(host, peer);
-        if (identity) problem = identity.message;
-      }
+      // Node checks the chain, then the host name (ERR_TLS_CERT_ALTNAME_INVALID); checkServerIdentity says which names it has.
+      const code = socket.authorized ? '' : String(socket.authorizationError ?? '');
+      const identity = peer.raw && (socket.authorized || code === 'ERR_TLS_CERT_ALTNAME_INVALID') ? tls.checkServerIdentity(host, peer) : undefined;
+      const problem = identity ? identity.message : socket.authorized ? null : verifyProblem(code);
       socket.destroy();
       resolve({ host, port, chain, verified: problem === null, problem });
     });
   });
+}
+
+/** OpenSSL's verify codes (what Node reports) in words, code kept. */
+const VERIFY_WORDS: Record<string, string> = {
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain: its CA is not one this machine trusts',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate: no CA this machine trusts vouches for it',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its issuer is not a CA this machine trusts',
+  UNABLE_TO_GET_ISSUER_CERT: 'its issuer is not a CA this machine trusts',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate: its issuer is not a CA this machine trusts',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet (check this machine\'s clock)',
+  CERT_REVOKED: 'the certificate was revoked',
+  CERT_SIGNATURE_FAILURE: 'the certificate\'s signature does not check out',
+};
+
+function verifyProblem(code: string): string {
+  if (code === '') return 'the certificate was not verified';
+  const words = VERIFY_WORDS[code];
+  return words ? `${words} (${code})` : code;
 }
 
 function chainOf(peer: tls.DetailedPeerCertificate): CertificateFacts[] {
