@@ -111,7 +111,8 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
       res.writeHead(303, {
         ...securityHeaders(),
         'set-cookie': `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-        location: `${url.pathname}${url.search}`,
+        // One leading slash only: "//host" would send the browser elsewhere.
+        location: `/${url.pathname.replace(/^\/+/, '')}${url.search}`,
         'cache-control': 'no-store',
       });
       return void res.end();

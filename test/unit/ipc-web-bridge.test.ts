@@ -85,6 +85,8 @@ describe('web bridge', () => {
     expect(r.status).toBe(303);
     expect(r.headers.location).toBe('/?x=1');
     expect(r.headers['set-cookie']).toEqual([`${tokenCookieName(bridge.port)}=${bridge.token}; HttpOnly; SameSite=Strict; Path=/`]);
+    // Never a redirect to another site.
+    expect((await request(`//evil.example/?token=${bridge.token}`)).headers.location).toBe('/');
   });
 
   it('serves the renderer with the app CSP and the token in a meta tag', async () => {
