@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { FieldError, Profile, ProfileInput, Settings } from '../core/profiles/schema.js';
 import type { ConnectionEvent } from '../core/proxy/profile-proxy.js';
+import type { CertificateFacts } from '../core/broker-client/peer-certificate.js';
 import type { ServiceStatus } from '../core/service.js';
 import type { ConnectionRecord, SummaryBucket } from '../core/history/record.js';
 
@@ -90,18 +91,8 @@ export interface AccessCheckResult {
   verdict: string;
 }
 
-/** A certificate as the "Connect to your team" page shows it before the user trusts it. */
-export interface CertificateInfo {
-  subject: string;
-  issuer: string;
-  /** SHA-256, colon-separated hex: what to compare with the fingerprint the team published. */
-  fingerprint256: string;
-  validFrom: string;
-  validTo: string;
-  altNames: string | null;
-  isCA: boolean;
-  selfSigned: boolean;
-}
+/** A certificate as the "Connect to your team" page shows it before the user trusts it (its fingerprint is what to compare). */
+export type CertificateInfo = Omit<CertificateFacts, 'pem'>;
 
 /** team.inspect: what the broker's URL presents over TLS, read without trusting it (nothing is sent). */
 export interface BrokerInspection {

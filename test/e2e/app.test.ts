@@ -13,7 +13,7 @@ import { attachSambaAd, type SambaDirectory } from '../harness/samba.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
 import { tlsAfterSslRequest } from '../harness/pg-wire.js';
-import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
+import { appPage, launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 
 /*
  * The desktop app's renderer in real Chromium, through the web bridge, over
@@ -49,25 +49,10 @@ async function go(hash: string): Promise<void> {
   await page.locator('h1').first().waitFor();
 }
 
-/** axe on the page as it stands: nothing serious or critical. */
-async function expectAccessible(what: string): Promise<void> {
-  const found = await seriousViolations(page);
-  expect(found, `${what}: ${JSON.stringify(found, null, 1)}`).toEqual([]);
-}
-
-function nav(name: string) {
-  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
-}
-
-/**
- * Open a page from the main navigation and wait until it is the current page.
- * The hash route changes on an async hashchange event, so without this wait a
- * following fill() can land in the previous page's field of the same label.
- */
-async function goTo(name: string): Promise<void> {
-  await nav(name).click();
-  await expect.poll(() => nav(name).getAttribute('aria-current')).toBe('page');
-}
+const ui = () => appPage(page);
+const expectAccessible = (what: string) => ui().expectAccessible(what);
+const nav = (name: string) => ui().nav(name);
+const goTo = (name: string) => ui().goTo(name);
 
 beforeAll(async () => {
   // Build the renderer from the current source: the test must exercise what ships.
@@ -114,7 +99,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     const firstRun = page.getByTestId('first-run');
     expect(await firstRun.getByRole('link', { name: 'Connect to your team' }).getAttribute('class')).toContain('primary');
     const advanced = firstRun.getByRole('region', { name: 'Advanced' });
-    expect(await advanced.textContent()).toContain("this machine holds the directory service account's password and the database's sync password");
+    expect((await advanced.textContent())?.replace(/\s+/g, ' ')).toContain("this machine holds the directory service account's password and the database's sync password");
     await expectAccessible('status (empty)');
     await screenshot(page, 'first-run');
     await advanced.getByRole('link', { name: 'Set up a database by hand' }).click();

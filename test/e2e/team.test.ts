@@ -13,7 +13,7 @@ import { createAppContext, type AppContext } from '../../src-main/ipc/app-contex
 import { createHandlers, type HandlerMap } from '../../src-main/ipc/handlers/index.js';
 import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { brokerEnv, newCredentialKey, prepareBrokerDatabase, startBrokerProcess, type BrokerProcess } from '../harness/broker.js';
-import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
+import { appPage, launchBrowser, screenshot, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { run, type RunResult } from '../harness/run.js';
@@ -50,6 +50,8 @@ let handlers: HandlerMap;
 let bridge: WebBridge;
 let session: BrowserSession;
 let page: Page;
+const expectAccessible = (what: string) => appPage(page).expectAccessible(what);
+const goTo = (name: string) => appPage(page).goTo(name);
 /** Holds the port the catalog suggests for "sales", as another program on the laptop would. */
 let squatter: net.Server;
 let squattedPort: number;
@@ -75,20 +77,6 @@ function psql(port: number, user: string, password: string, database: string, sq
   return run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', database, '-X', '-v', 'ON_ERROR_STOP=1', '-tA', '-c', sql], {
     env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'psql-team' },
   });
-}
-
-async function expectAccessible(what: string): Promise<void> {
-  const found = await seriousViolations(page);
-  expect(found, `${what}: ${JSON.stringify(found, null, 1)}`).toEqual([]);
-}
-
-function nav(name: string) {
-  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
-}
-
-async function goTo(name: string): Promise<void> {
-  await nav(name).click();
-  await expect.poll(() => nav(name).getAttribute('aria-current')).toBe('page');
 }
 
 /** Every file the laptop side wrote (config, CA files, history, TLS), to scan for secrets. */
@@ -241,9 +229,9 @@ describe('Connect to your team, against the real broker, Samba AD and PostgreSQL
     const rows = page.getByTestId('catalog-row');
     await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(2);
     const sales = rows.filter({ hasText: 'SALES' });
-    expect(await sales.textContent()).toContain(`Suggested ${squattedPort} is taken`);
     const salesPort = Number(await sales.getByLabel('Local port for sales').inputValue());
     expect(salesPort).not.toBe(squattedPort);
+    expect(await sales.getByTestId('suggested-taken').textContent()).toMatch(new RegExp(`^The suggested port ${squattedPort} is taken by .+: ${salesPort} is offered instead\\.$`));
     await expect.poll(() => page.locator('#port-sales-msg').textContent()).toContain('is free');
     const hrPort = Number(await rows.filter({ hasText: 'HR' }).getByLabel('Local port for hr').inputValue());
     expect(hrPort).toBe(brokerConfig.databases[0]!.suggestedLocalPort);
