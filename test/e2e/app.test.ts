@@ -1,19 +1,16 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { build } from 'vite';
 import type { Page } from 'playwright-core';
-import { createAppContext, type AppContext } from '../../src-main/ipc/app-context.js';
-import { createHandlers } from '../../src-main/ipc/handlers/index.js';
-import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
-import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
-import { silentLogger } from '../../src-main/core/log.js';
+import type { AppContext } from '../../src-main/ipc/app-context.js';
+import type { WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { attachSambaAd, type SambaDirectory } from '../harness/samba.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
 import { tlsAfterSslRequest } from '../harness/pg-wire.js';
-import { appPage, launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
+import { startAppUnderTest, RENDERER_DIST as DIST, type AppUnderTest } from '../harness/app-under-test.js';
+import { appPage, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 
 /*
  * The desktop app's renderer in real Chromium, through the web bridge, over
@@ -22,7 +19,6 @@ import { appPage, launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, 
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const DIST = path.join(ROOT, 'dist', 'renderer');
 const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 
 const ALICE = { login: 'alice', password: 'Alice-Pass-1x' }; // pg-app-data directly, pg-app-read through team-analysts
@@ -31,6 +27,7 @@ const PROFILE_ID = 'app-samba-ad';
 
 let pg: PgServer;
 let samba: SambaDirectory;
+let app: AppUnderTest;
 let ctx: AppContext;
 let bridge: WebBridge;
 let session: BrowserSession;
@@ -55,8 +52,6 @@ const nav = (name: string) => ui().nav(name);
 const goTo = (name: string) => ui().goTo(name);
 
 beforeAll(async () => {
-  // Build the renderer from the current source: the test must exercise what ships.
-  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
   // The suite's one Samba AD DC (test/e2e/global-setup.ts); these users and groups are this file's.
   samba = attachSambaAd(inject('samba'));
   pg = await startPostgres({ version: 18 });
@@ -70,24 +65,12 @@ beforeAll(async () => {
   await samba.addMembers('staff', [BOB.login]);
 
   dir = tempDir('e2e');
-  ctx = await createAppContext({
-    configPath: path.join(dir, 'config.json'),
-    historyPath: path.join(dir, 'history.sqlite3'),
-    secrets: new MemorySecretStore(),
-    tlsDir: path.join(dir, 'tls'),
-    logger: silentLogger,
-    // HOME and PGSERVICEFILE point into the temp dir: the real ~/.pg_service.conf is never touched.
-    env: { PATH: process.env.PATH ?? '', HOME: dir, PGSERVICEFILE: path.join(dir, 'pg_service.conf') },
-  });
-  bridge = await startWebBridge({ handlers: createHandlers(ctx), events: ctx.service, staticDir: DIST });
-  session = await launchBrowser();
-  page = session.page;
+  app = await startAppUnderTest(dir);
+  ({ ctx, bridge, session, page } = app);
 }, 180_000);
 
 afterAll(async () => {
-  await session?.close();
-  await bridge?.close();
-  await ctx?.close();
+  await app?.close();
   await pg?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

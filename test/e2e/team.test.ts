@@ -3,17 +3,15 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { build } from 'vite';
 import type { Page } from 'playwright-core';
 import type { BrokerConfigInput } from '../../src-main/broker/config.js';
-import { silentLogger } from '../../src-main/core/log.js';
-import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
 import { trayMenuModel } from '../../src-main/electron/tray-model.js';
-import { createAppContext, type AppContext } from '../../src-main/ipc/app-context.js';
-import { createHandlers, type HandlerMap } from '../../src-main/ipc/handlers/index.js';
-import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
+import type { AppContext } from '../../src-main/ipc/app-context.js';
+import type { HandlerMap } from '../../src-main/ipc/handlers/index.js';
+import type { WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { brokerEnv, newCredentialKey, prepareBrokerDatabase, startBrokerProcess, type BrokerProcess } from '../harness/broker.js';
-import { appPage, launchBrowser, screenshot, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
+import { startAppUnderTest, type AppUnderTest } from '../harness/app-under-test.js';
+import { appPage, screenshot, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { run, type RunResult } from '../harness/run.js';
@@ -30,7 +28,6 @@ import { makeTestPki, type TestPki } from '../harness/tls.js';
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const DIST = path.join(ROOT, 'dist', 'renderer');
 const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 
 const TESS = { login: 'tess', password: 'Tess-Pass-1x' }; // pg-team-hr and pg-team-sales
@@ -45,6 +42,7 @@ let laptopDir: string;
 let brokerConfig: BrokerConfigInput;
 let brokerEnvironment: NodeJS.ProcessEnv;
 let broker: BrokerProcess;
+let app: AppUnderTest;
 let ctx: AppContext;
 let handlers: HandlerMap;
 let bridge: WebBridge;
@@ -94,7 +92,6 @@ function laptopFiles(): string[] {
 }
 
 beforeAll(async () => {
-  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
   samba = attachSambaAd(inject('samba'));
   dir = tempDir('e2e-team');
   laptopDir = path.join(dir, 'laptop');
@@ -140,24 +137,12 @@ beforeAll(async () => {
   brokerEnvironment = brokerEnv({ bindPassword: samba.servicePassword, syncPassword: brokerPassword, credentialKey: newCredentialKey() });
   broker = await startBrokerProcess(path.join(dir, 'broker.json'), brokerConfig, brokerEnvironment, pki.caFile);
 
-  ctx = await createAppContext({
-    configPath: path.join(laptopDir, 'config.json'),
-    historyPath: path.join(laptopDir, 'history.sqlite3'),
-    secrets: new MemorySecretStore(),
-    tlsDir: path.join(laptopDir, 'tls'),
-    logger: silentLogger,
-    env: { PATH: process.env.PATH ?? '', HOME: laptopDir, PGSERVICEFILE: path.join(laptopDir, 'pg_service.conf') },
-  });
-  handlers = createHandlers(ctx);
-  bridge = await startWebBridge({ handlers, events: ctx.service, staticDir: DIST });
-  session = await launchBrowser();
-  page = session.page;
+  app = await startAppUnderTest(laptopDir);
+  ({ ctx, handlers, bridge, session, page } = app);
 }, 180_000);
 
 afterAll(async () => {
-  await session?.close();
-  await bridge?.close();
-  await ctx?.close();
+  await app?.close();
   await broker?.stop();
   await new Promise((r) => squatter?.close(r));
   await pg?.stop();
