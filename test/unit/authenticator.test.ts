@@ -12,7 +12,7 @@ const users: Record<string, { password: string; groups: string[]; canonical?: st
 };
 
 function setup(now = { t: 0 }) {
-  const calls = { directory: 0, sync: 0, verifiers: [] as string[] };
+  const calls = { directory: 0, sync: 0, verifiers: [] as string[], iterations: 4096 };
   const directory = {
     async authenticate(login: string, password: string) {
       calls.directory++;
@@ -32,6 +32,7 @@ function setup(now = { t: 0 }) {
       return { created: true, granted: input.groups, revoked: [], roles: input.groups };
     },
     revokeLogin: async () => undefined,
+    minScramIterations: async () => calls.iterations,
     close: async () => undefined,
   };
   const settings: AuthSettings = {
@@ -46,6 +47,13 @@ function setup(now = { t: 0 }) {
 }
 
 describe('Authenticator', () => {
+  it('builds the verifier with the iteration count the database asks for', async () => {
+    const { auth, calls } = setup();
+    calls.iterations = 20000;
+    await auth.authenticate('alice', 'alice-pass', {});
+    expect(calls.verifiers[0]).toMatch(/^SCRAM-SHA-256\$20000:/);
+  });
+
   it('checks the directory once, then serves the same login and password from the cache', async () => {
     const { auth, calls } = setup();
     const first = await auth.authenticate('alice', 'alice-pass', {});

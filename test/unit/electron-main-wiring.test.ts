@@ -41,6 +41,7 @@ const directory: DirectoryPort = {
 const sync: SyncPort = {
   syncLogin: () => Promise.reject(new Error('not used')),
   revokeLogin: () => Promise.resolve(),
+  minScramIterations: () => Promise.resolve(4096),
   close: () => Promise.resolve(),
 };
 

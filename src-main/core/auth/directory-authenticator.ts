@@ -27,6 +27,8 @@ export interface SyncPort {
     clientInfo: Record<string, unknown>;
   }): Promise<{ created: boolean; granted: string[]; revoked: string[]; roles: string[] }>;
   revokeLogin(login: string, reason: string): Promise<unknown>;
+  /** The iteration count the database wants verifiers built with (rolecall.sync_parameters). */
+  minScramIterations(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -112,13 +114,16 @@ export class DirectoryAuthenticator implements Authenticator {
       account = login;
       this.counters.syncCalls++;
       const synced = await this.sync
-        .syncLogin({
-          login,
-          verifier: buildScramVerifier(password),
-          groups,
-          validForSeconds: this.settings.passwordValidForSeconds,
-          clientInfo: { ...clientInfo, profile: this.settings.profileId },
-        })
+        .minScramIterations()
+        .then((iterations) =>
+          this.sync.syncLogin({
+            login,
+            verifier: buildScramVerifier(password, { iterations }),
+            groups,
+            validForSeconds: this.settings.passwordValidForSeconds,
+            clientInfo: { ...clientInfo, profile: this.settings.profileId },
+          }),
+        )
         .catch((e: unknown) => {
           throw this.syncError(login, e);
         });
