@@ -58,7 +58,11 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
   if (values.json) println(io.stdout, JSON.stringify({ running: true, ...status }));
   else {
     println(io.stdout, `Rolecall running (pid ${status.pid}), config ${status.config}`);
-    for (const p of status.proxies) println(io.stdout, describeStatus(p));
+    for (const p of status.proxies) {
+      println(io.stdout, describeStatus(p));
+      // Older status files have no passwordWarnings.
+      for (const w of p.passwordWarnings ?? []) println(io.stdout, `  ${w.login}: ${w.message}. ${w.hint}`);
+    }
   }
   return 0;
 }
