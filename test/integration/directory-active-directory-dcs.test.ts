@@ -236,7 +236,7 @@ describe('names across the forest', () => {
     const d = dir({ netbiosDomains: ['CORP'] });
     expect((await d.authenticate('corp\\alice', 'Alice-Pass-1')).login).toBe('alice');
     const e = await rejection(d.authenticate('EVIL\\alice', 'Alice-Pass-1'));
-    expect(e.failure).toBe('logon-not-permitted');
+    expect(e.failure).toBe('domain-not-accepted');
     expect(e.message).toBe('the domain "EVIL" is not one this profile accepts: sign in as CORP\\name, or name@domain');
   });
 
