@@ -48,6 +48,13 @@ export interface ProfileDraft {
   readOnly: boolean;
 }
 
+/** What a group of the editor's fields gets from the page: the draft to bind to, the shown error and the element id of a field path. */
+export interface DraftFields {
+  draft: ProfileDraft;
+  err: (path: string) => string | undefined;
+  fieldId: (path: string) => string;
+}
+
 export interface Preset {
   kind: DirectoryKind;
   label: string;

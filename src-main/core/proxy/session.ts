@@ -7,15 +7,7 @@ import { ClientError, SqlState } from '../client-errors.js';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
 import { negotiateStartup, TlsNotOffered } from './client-tls.js';
-import {
-  authenticationCleartextPassword,
-  errorResponse,
-  greetingWith,
-  negotiateProtocolVersion,
-  noticeResponse,
-  readPasswordMessage,
-  type ClientStartup,
-} from './frontend-codec.js';
+import { authenticationCleartextPassword, errorResponse, greetingWith, negotiateProtocolVersion, noticeResponse, readPasswordMessage, type ClientStartup } from './frontend-codec.js';
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
 import { failureOutcome, type SessionInfo, type SessionOutcome } from './session-recorder.js';
