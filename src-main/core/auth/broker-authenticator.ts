@@ -129,7 +129,14 @@ export class BrokerAuthenticator implements Authenticator {
     this.latest.set(value.login, value.password);
     this.logger.info({ profile: this.settings.profileId, login: value.login, roles: value.roles, validUntil: value.validUntil, broker: url }, 'signed in through the broker');
     return {
-      result: { login: value.login, groups: value.groups, roles: value.roles, databasePassword: value.password },
+      result: {
+        login: value.login,
+        groups: value.groups,
+        roles: value.roles,
+        databasePassword: value.password,
+        // The broker says it only when it is within its directory's expiryWarningDays.
+        ...(value.directoryPasswordExpiresAt === undefined ? {} : { passwordExpiresAt: new Date(value.directoryPasswordExpiresAt) }),
+      },
       ttlMs: this.reuseFor(value, serverDate),
     };
   }

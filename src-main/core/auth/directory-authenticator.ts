@@ -11,7 +11,7 @@ import { SignInMemo } from './sign-in-memo.js';
 
 /** What signing in needs from the directory (core/directory's Directory is one). */
 export interface DirectoryPort {
-  authenticate(login: string, password: string): Promise<{ login: string; dn: string; groups: string[] }>;
+  authenticate(login: string, password: string): Promise<{ login: string; dn: string; groups: string[]; passwordExpiresAt?: Date }>;
   /** Service account only: the user's groups, or null when the account is gone or disabled (revalidation). */
   lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
   close(): Promise<void>;
@@ -131,7 +131,7 @@ export class DirectoryAuthenticator implements Authenticator {
         { profile: this.settings.profileId, login, created: synced.created, granted: synced.granted, revoked: synced.revoked },
         'login synced',
       );
-      return { login, groups, roles: synced.roles };
+      return { login, groups, roles: synced.roles, ...(user.passwordExpiresAt === undefined ? {} : { passwordExpiresAt: user.passwordExpiresAt }) };
     } catch (e) {
       const error = e instanceof ClientError ? e : internalError(e);
       if (account !== undefined) error.account ??= account;
