@@ -1,3 +1,4 @@
+import type { DirectorySignIns } from './directory-bench.js';
 import { round } from './stats.js';
 
 export interface Target {
@@ -16,6 +17,8 @@ export interface Results {
   selectOnly: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   connectPerTransaction: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
+  /** (c) the directory's part of a cold sign-in, a new service connection per sign-in vs the pooled ones, per transport. */
+  directorySignIns?: DirectorySignIns[];
   /** (f) team mode: cold sign-in through the broker, then the server login with its password. */
   brokerLogin?: { samples: number; signInP50Ms: number; signInP95Ms: number; coldP50Ms: number; coldP95Ms: number };
   idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
@@ -46,6 +49,10 @@ export function toMarkdown(r: Results): string {
     '| Measure | Rolecall |',
     '|---|---:|',
     `| (c) cold login (directory bind + groups + sync + server login), p50 / p95 over ${r.login.coldSamples} new users | ${fmt(r.login.coldP50Ms, 1)} ms / ${fmt(r.login.coldP95Ms, 1)} ms |`,
+    ...(r.directorySignIns ?? []).map(
+      (d) =>
+        `| (c) of which the directory (search, bind, groups) over ${d.transport}://, p50 / p95: a new service connection per sign-in (before #12) → pooled (now); service binds per sign-in | ${fmt(d.freshP50Ms, 1)} ms / ${fmt(d.freshP95Ms, 1)} ms → ${fmt(d.pooledP50Ms, 1)} ms / ${fmt(d.pooledP95Ms, 1)} ms; ${fmt(d.freshServiceBinds, 2)} → ${fmt(d.pooledServiceBinds, 2)} |`,
+    ),
     ...(r.brokerLogin === undefined
       ? []
       : [

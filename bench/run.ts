@@ -23,6 +23,7 @@ import type { ChildReply, ChildRequest, ChildStatus } from './proxy-protocol.js'
 import { toMarkdown, type Results, type Target } from './report.js';
 import { median, percentile, round } from './stats.js';
 import { measureBrokerLogins, type BrokerLogin } from './broker-bench.js';
+import { measureDirectorySignIns, type DirectorySignIns } from './directory-bench.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -272,6 +273,15 @@ async function main(): Promise<void> {
       direct.push(await connectTime({ host: '127.0.0.1', port: pgServer.port, user: 'bench', password: benchPassword, database: 'app', ...(SERVER_TLS ? { ssl: { rejectUnauthorized: false } } : {}) }));
     }
     log(`cold p50 ${round(median(cold), 1)} ms, p95 ${round(percentile(cold, 95), 1)} ms; warm p50 ${round(median(warm), 1)} ms; direct p50 ${round(median(direct), 1)} ms`);
+    let directorySignIns: DirectorySignIns[] | undefined;
+    if (ONLY.has('c')) {
+      log('(c) the directory part of a cold sign-in: a new service connection each time (before issue #12) vs the pooled ones (after)');
+      directorySignIns = await measureDirectorySignIns(ldap, Array.from({ length: COLD_USERS }, (_, i) => `cold${String(i).padStart(3, '0')}`), coldPassword);
+      for (const r of directorySignIns) {
+        log(`${r.transport}: fresh p50 ${r.freshP50Ms} ms, p95 ${r.freshP95Ms} ms; pooled p50 ${r.pooledP50Ms} ms, p95 ${r.pooledP95Ms} ms; ` +
+          `per sign-in ${r.freshServiceBinds} → ${r.pooledServiceBinds} service binds, ${r.freshConnections} → ${r.pooledConnections} connections`);
+      }
+    }
 
     let brokerLogin: BrokerLogin | undefined;
     if (ONLY.has('f')) {
@@ -300,6 +310,7 @@ async function main(): Promise<void> {
     const mbPerSecond = Object.fromEntries(NAMES.map((n) => [n, round(megabytes / (median(copyMs[n]) / 1000), 1)])) as Record<Name, number>;
 
     if (PARTIAL) {
+      log(`load average before/after: ${loadBefore.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
       log(`BENCH_ONLY=${[...ONLY].join(',')}: partial run, bench/results left unchanged`);
       return;
     }
@@ -350,6 +361,7 @@ async function main(): Promise<void> {
       selectOnly: a,
       connectPerTransaction: b,
       login,
+      ...(directorySignIns === undefined ? {} : { directorySignIns }),
       ...(brokerLogin === undefined ? {} : { brokerLogin }),
       idleClients,
       copyOut: { megabytes: round(megabytes, 1), runsMs: Object.fromEntries(NAMES.map((n) => [n, copyMs[n].map((x) => round(x, 0))])) as Record<Name, number[]>, mbPerSecond },

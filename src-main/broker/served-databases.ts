@@ -2,12 +2,8 @@ import type { CatalogEntry } from '../core/broker-api/schema.js';
 import type { AdmissionRules } from '../core/auth/admission.js';
 import { permittedGroups } from '../core/directory/permitted.js';
 import type { Logger } from '../core/log.js';
-import { syncParameters } from '../core/sync/broker-sync.js';
 import { SyncClient } from '../core/sync/sync-client.js';
 import type { BrokerConfig, BrokerDatabase, BrokerFiles } from './config.js';
-
-/** How long the database's iteration floor (sync_parameters) is reused before asking again. */
-const PARAMETERS_TTL_MS = 10 * 60_000;
 
 /**
  * One place Rolecall's SQL is installed (host, port, sync database), reached
@@ -16,7 +12,6 @@ const PARAMETERS_TTL_MS = 10 * 60_000;
  */
 export class SyncTargetPool {
   readonly databases: ServedDatabase[] = [];
-  private floor: { value: number; at: number } | null = null;
 
   constructor(
     /** host:port/database, as messages name it. */
@@ -25,12 +20,9 @@ export class SyncTargetPool {
     private readonly now: () => number,
   ) {}
 
-  /** The database's minimum SCRAM iterations (rolecall.sync_parameters), cached for a while. */
-  async minIterations(): Promise<number> {
-    if (this.floor !== null && this.now() - this.floor.at < PARAMETERS_TTL_MS) return this.floor.value;
-    const params = await this.sync.withClient((c) => syncParameters(c));
-    this.floor = { value: Number(params.min_scram_iterations) || 0, at: this.now() };
-    return this.floor.value;
+  /** The database's minimum SCRAM iterations (rolecall.sync_parameters), cached for a while by the sync client. */
+  minIterations(): Promise<number> {
+    return this.sync.minScramIterations(this.now());
   }
 
   /** The union of the group filters of the databases served through this target: what the sweep keeps. */

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkBroker, checkDatabase, checkDatabaseAs, checkDirectory, type CheckHints, type SecretLookup, type Step } from '../core/diagnostics/index.js';
+import { checkBroker, checkDatabase, checkDatabaseAs, checkDirectory, serversReportLines, type CheckHints, type SecretLookup, type Step } from '../core/diagnostics/index.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
-import { isBrokerProfile, type BrokerProfile, type DirectProfile } from '../core/profiles/schema.js';
+import { describeDirectoryServers, isBrokerProfile, type BrokerProfile, type DirectProfile } from '../core/profiles/schema.js';
 import { ProfileStore } from '../core/profiles/store.js';
 import { createSecretStore, missingSecretMessage, unreadableSecretMessage, type SecretName, type SecretStore } from '../core/secrets/index.js';
 import { println, readPassword, UsageError, type CliIo } from './io.js';
@@ -61,12 +61,17 @@ async function checkProfile(profile: DirectProfile, secrets: SecretStore, user: 
   const { directory, database } = profile;
   println(io.stdout, `${profile.id} (${profile.name})`);
 
-  println(io.stdout, `  directory ${directory.url}`);
+  println(io.stdout, `  directory ${describeDirectoryServers(directory)}`);
   const bind = await readSecret(secrets, profile.id, 'ldap-bind');
   // Without its password the service account cannot bind: that step fails, the others cannot run.
-  const directorySteps: Step[] = bind.ok
-    ? (await checkDirectory(directory, bind.value, { ...(user ?? {}), logger })).steps
-    : [{ step: 'service bind', ok: false, message: bind.message }];
+  let directorySteps: Step[];
+  if (!bind.ok) directorySteps = [{ step: 'service bind', ok: false, message: bind.message }];
+  else {
+    const check = await checkDirectory(directory, bind.value, { ...(user ?? {}), logger });
+    // Which servers were found and which answered: information, not steps (one DC down fails nothing while another answers).
+    for (const line of serversReportLines(check.servers)) println(io.stdout, `    ${line}`);
+    directorySteps = check.steps;
+  }
   printSteps(io, directorySteps);
 
   println(io.stdout, `  database ${database.host}:${database.port}/${database.database}`);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProfileStore } from '../core/profiles/store.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
-import { isBrokerProfile } from '../core/profiles/schema.js';
+import { describeDirectoryServers, isBrokerProfile } from '../core/profiles/schema.js';
 import { createSecretStore, isSecretName } from '../core/secrets/index.js';
 import { println, readSecret, UsageError, type CliIo } from './io.js';
 import { printFieldErrors } from './print.js';
@@ -37,7 +37,7 @@ export async function profilesCommand(args: string[], io: CliIo): Promise<number
       return 1;
     }
     for (const p of r.config.profiles) {
-      const signIn = isBrokerProfile(p) ? `broker ${p.broker.urls.join(',')} (${p.broker.database})` : p.directory.url;
+      const signIn = isBrokerProfile(p) ? `broker ${p.broker.urls.join(',')} (${p.broker.database})` : describeDirectoryServers(p.directory);
       println(io.stdout, `${p.id}\t${p.listen.host}:${p.listen.port}\t${p.database.host}:${p.database.port}/${p.database.database}\t${signIn}`);
     }
     return 0;
@@ -58,7 +58,11 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
   if (values.json) println(io.stdout, JSON.stringify({ running: true, ...status }));
   else {
     println(io.stdout, `Rolecall running (pid ${status.pid}), config ${status.config}`);
-    for (const p of status.proxies) println(io.stdout, describeStatus(p));
+    for (const p of status.proxies) {
+      println(io.stdout, describeStatus(p));
+      // Older status files have no passwordWarnings.
+      for (const w of p.passwordWarnings ?? []) println(io.stdout, `  ${w.login}: ${w.message}. ${w.hint}`);
+    }
   }
   return 0;
 }

@@ -15,6 +15,8 @@ export const SqlState = {
   invalidCatalogName: '3D000',
   adminShutdown: '57P01',
   internalError: 'XX000',
+  /** A warning (NoticeResponse), not an error: the sign-in went through. */
+  warning: '01000',
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState] | string;

@@ -8,6 +8,7 @@ export interface NotificationSink {
 }
 
 const defaults: RateLimitOptions = { perKeyIntervalMs: 60_000, maxPerWindow: 4, windowMs: 60_000 };
+const DAY_MS = 86_400_000;
 
 /**
  * Decides which engine events deserve a desktop notification and words them
@@ -16,6 +17,8 @@ const defaults: RateLimitOptions = { perKeyIntervalMs: 60_000, maxPerWindow: 4, 
  */
 export class DesktopNotifier {
   private readonly limiter: RateLimiter;
+  /** Password expiry: once a day per login, whatever else was shown. */
+  private readonly daily: RateLimiter;
   private readonly lastState = new Map<string, ProxyState>();
 
   constructor(
@@ -23,9 +26,11 @@ export class DesktopNotifier {
     limits: Partial<RateLimitOptions> = {},
   ) {
     this.limiter = new RateLimiter({ ...defaults, ...limits });
+    this.daily = new RateLimiter({ perKeyIntervalMs: DAY_MS, maxPerWindow: Number.MAX_SAFE_INTEGER, windowMs: DAY_MS, ...(limits.now ? { now: limits.now } : {}) });
   }
 
   connection(event: ConnectionEvent, profileName: string): void {
+    if (event.outcome === 'success') this.passwordExpiry(event);
     if (event.outcome !== 'denied') return;
     const login = event.session.login ?? event.session.typedLogin ?? 'someone';
     const reason = event.message ?? 'no reason given';
@@ -35,6 +40,13 @@ export class DesktopNotifier {
       body: `${reason}${code}`,
       page: 'history',
     });
+  }
+
+  /** A sign-in whose directory password expires soon: one notification a day per login, across profiles. */
+  private passwordExpiry(event: ConnectionEvent): void {
+    const w = event.session.passwordWarning;
+    if (w === undefined || !this.daily.take(`expiry:${w.login.toLowerCase()}`)) return;
+    this.sink.show({ title: `Rolecall (${w.login}): ${w.message}`, body: w.hint, page: 'status' });
   }
 
   /** Notifies when a proxy enters the error state (failed start, listener lost), once per transition. */

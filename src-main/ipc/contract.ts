@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FieldError, Profile, ProfileInput, Settings } from '../core/profiles/schema.js';
+import type { ServersReport } from '../core/diagnostics/directory-servers.js';
 import type { ConnectionEvent } from '../core/proxy/profile-proxy.js';
 import type { CertificateFacts } from '../core/broker-client/peer-certificate.js';
 import type { ServiceStatus } from '../core/service.js';
@@ -54,8 +55,10 @@ export interface ProfileSummary {
   port: number;
   database: string;
   databaseHost: string;
-  /** Direct mode's first directory server ("" for a broker profile). */
+  /** Direct mode's first configured directory server ("" for a broker profile, and when DNS finds them). */
   directoryUrl: string;
+  /** Direct mode's directory servers in words (`corp.example.com (DNS), ldaps://dc9…`; "" for a broker profile): what lists show. */
+  directoryServers: string;
   /** Team mode's broker URLs ([] for a direct profile). */
   brokerUrls: string[];
   /** Direct mode: whether each secret is stored (always false for a broker profile, which has none). */
@@ -66,6 +69,8 @@ export interface DirectoryTestResult {
   ok: boolean;
   /** Each step with its outcome: connect, service bind, base DN, user bind, groups. */
   steps: { step: string; ok: boolean; message: string }[];
+  /** The DNS queries and the servers found, in the order a sign-in tries them, and which answered. */
+  servers: ServersReport;
   login?: string;
   groups?: string[];
   permittedGroups?: string[];

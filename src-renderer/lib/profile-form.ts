@@ -12,7 +12,19 @@ export interface ProfileDraft {
   id: string;
   name: string;
   kind: DirectoryKind;
+  /** The first directory server; "" when DNS finds them (domain) or none is listed. */
   url: string;
+  /** More servers after the first, tried in order: a list typed as text (commas or new lines between entries). */
+  moreUrls: string;
+  /** DNS domain whose SRV records name the servers; "" for none. */
+  domain: string;
+  site: string;
+  /** DNS servers for discovery, a list as text; "" for the system's. */
+  dnsServers: string;
+  upnSuffixes: string;
+  netbiosDomains: string;
+  globalCatalog: boolean;
+  expiryWarningDays: number | null;
   startTls: boolean;
   ldapCaFile: string;
   insecureSkipVerify: boolean;
@@ -34,6 +46,13 @@ export interface ProfileDraft {
   passwordValidForSeconds: number | null;
   revalidateSeconds: number | null;
   readOnly: boolean;
+}
+
+/** What a group of the editor's fields gets from the page: the draft to bind to, the shown error and the element id of a field path. */
+export interface DraftFields {
+  draft: ProfileDraft;
+  err: (path: string) => string | undefined;
+  fieldId: (path: string) => string;
 }
 
 export interface Preset {
@@ -99,6 +118,14 @@ export function newDraft(kind: DirectoryKind, port: number | null = null): Profi
     name: '',
     kind,
     url: '',
+    moreUrls: '',
+    domain: '',
+    site: '',
+    dnsServers: '',
+    upnSuffixes: '',
+    netbiosDomains: '',
+    globalCatalog: false,
+    expiryWarningDays: 7,
     startTls: p.startTls,
     ldapCaFile: '',
     insecureSkipVerify: false,
@@ -135,7 +162,16 @@ export function fromProfile(p: DirectProfile): ProfileDraft {
     id: p.id,
     name: p.name,
     kind: p.directory.kind,
+    // After parsing, url is the first of urls ("" for a domain-only profile).
     url: p.directory.url,
+    moreUrls: listText(p.directory.urls.slice(1)),
+    domain: p.directory.domain ?? '',
+    site: p.directory.site ?? '',
+    dnsServers: listText(p.directory.dnsServers ?? []),
+    upnSuffixes: listText(p.directory.upnSuffixes),
+    netbiosDomains: listText(p.directory.netbiosDomains),
+    globalCatalog: p.directory.globalCatalog,
+    expiryWarningDays: p.directory.expiryWarningDays,
     startTls: p.directory.startTls,
     ldapCaFile: p.directory.caFile ?? '',
     insecureSkipVerify: p.directory.insecureSkipVerify,
@@ -161,6 +197,9 @@ export function fromProfile(p: DirectProfile): ProfileDraft {
 }
 
 const opt = (s: string): string | undefined => (s.trim() === '' ? undefined : s.trim());
+/** A list typed as text: entries between commas, spaces or new lines (none of the listed values can hold one). */
+export const listOf = (s: string): string[] => s.split(/[\s,]+/).filter((x) => x !== '');
+const listText = (values: readonly string[]): string => values.join(', ');
 // An empty number box becomes "missing", so the schema names the field rather than a NaN.
 const num = (n: number | null): number | undefined => (n === null || Number.isNaN(n) ? undefined : n);
 
@@ -180,6 +219,15 @@ export function toInput(d: ProfileDraft, base: DirectProfile | null): DirectProf
       ...(base?.directory ?? {}),
       kind: d.kind,
       url: d.url.trim(),
+      // The schema puts url first and counts each server once, so this is the whole list in order.
+      urls: listOf(d.moreUrls),
+      domain: opt(d.domain),
+      site: opt(d.site),
+      dnsServers: listOf(d.dnsServers).length > 0 ? listOf(d.dnsServers) : undefined,
+      upnSuffixes: listOf(d.upnSuffixes),
+      netbiosDomains: listOf(d.netbiosDomains),
+      globalCatalog: d.globalCatalog,
+      expiryWarningDays: num(d.expiryWarningDays),
       startTls: d.startTls,
       caFile: opt(d.ldapCaFile),
       insecureSkipVerify: d.insecureSkipVerify,
@@ -210,12 +258,18 @@ export function toInput(d: ProfileDraft, base: DirectProfile | null): DirectProf
   } as DirectProfileInput;
 }
 
+/** Fields holding a list: an error on one entry ("directory.urls.1") is shown on the field, naming the entry. */
+const listFields = ['directory.urls', 'directory.dnsServers', 'directory.upnSuffixes', 'directory.netbiosDomains'];
+
 /** Field errors by path; those no field shows are listed separately at the top of the form. */
 export function indexErrors(errors: FieldError[] | undefined, shown: ReadonlySet<string>): { byPath: Record<string, string>; other: FieldError[] } {
   const byPath: Record<string, string> = {};
   const other: FieldError[] = [];
   for (const e of errors ?? []) {
-    if (shown.has(e.path)) byPath[e.path] ??= e.message;
+    const list = listFields.find((f) => e.path.startsWith(`${f}.`) && /^\d+$/.test(e.path.slice(f.length + 1)));
+    const path = list ?? e.path;
+    const message = list ? `entry ${Number(e.path.slice(list.length + 1)) + 1}: ${e.message}` : e.message;
+    if (shown.has(path)) byPath[path] ??= message;
     else other.push(e);
   }
   return { byPath, other };
@@ -224,9 +278,11 @@ export function indexErrors(errors: FieldError[] | undefined, shown: ReadonlySet
 /** The paths the editor has a field for. */
 export const shownPaths: ReadonlySet<string> = new Set([
   'id', 'name',
-  'directory.kind', 'directory.url', 'directory.startTls', 'directory.caFile', 'directory.insecureSkipVerify',
+  'directory.kind', 'directory.url', 'directory.urls', 'directory.domain', 'directory.site', 'directory.dnsServers',
+  'directory.startTls', 'directory.caFile', 'directory.insecureSkipVerify',
   'directory.bindDn', 'directory.baseDn', 'directory.loginAttribute', 'directory.groupStrategy',
   'directory.groupPrefix', 'directory.groupPattern',
+  'directory.upnSuffixes', 'directory.netbiosDomains', 'directory.globalCatalog', 'directory.expiryWarningDays',
   'database.host', 'database.port', 'database.database', 'database.sslmode', 'database.caFile', 'database.syncUser',
   'listen.port',
   'cache.ttlSeconds', 'cache.negativeTtlSeconds', 'cache.passwordValidForSeconds',

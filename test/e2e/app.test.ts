@@ -23,6 +23,7 @@ const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 
 const ALICE = { login: 'alice', password: 'Alice-Pass-1x' }; // pg-app-data directly, pg-app-read through team-analysts
 const BOB = { login: 'bob', password: 'Bob-Pass-1x' }; // only "staff": no permitted group
+const CARL = { login: 'carl', password: 'Carl-Pass-1x' }; // pg-app-data, under a two-day password policy
 const PROFILE_ID = 'app-samba-ad';
 
 let pg: PgServer;
@@ -63,6 +64,10 @@ beforeAll(async () => {
   await samba.addMembers('pg-app-read', ['team-analysts']);
   await samba.addMembers('pg-app-data', [ALICE.login]);
   await samba.addMembers('staff', [BOB.login]);
+  await samba.createUser(CARL.login, CARL.password, 'Carl', 'Example');
+  await samba.addMembers('pg-app-data', [CARL.login]);
+  await samba.sambaTool(['domain', 'passwordsettings', 'pso', 'create', 'two-days', '1', '--max-pwd-age=2']);
+  await samba.sambaTool(['domain', 'passwordsettings', 'pso', 'apply', 'two-days', CARL.login]);
 
   dir = tempDir('e2e');
   app = await startAppUnderTest(dir);
@@ -151,6 +156,11 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     const text = (await dirResult.textContent()) ?? '';
     expect(text).toContain('user bind');
     expect(text).toMatch(/Permitted by the prefix\/pattern: pg-app-(data|read), pg-app-(data|read)/);
+    // Which servers it tried, in order, and which answered.
+    const servers = dirResult.getByTestId('directory-server');
+    expect(await servers.count()).toBe(1);
+    expect(await servers.first().textContent()).toContain(samba.ldapsUrl);
+    expect(await servers.first().textContent()).toContain('answered');
     expect(await page.getByLabel('Password (optional)').inputValue()).toBe('');
 
     // No sync password yet: the test says which step failed.
@@ -379,6 +389,18 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     expect(service).not.toMatch(/password/i);
     await screenshot(page, 'client-setup');
     await expectAccessible('client setup');
+  });
+
+  it('says on the Status page whose directory password expires soon, after psql printed it', async () => {
+    const carl = await psql(CARL.login, CARL.password, 'SELECT 1');
+    expect(carl.code, carl.stderr).toBe(0);
+    expect(carl.stderr).toMatch(/^WARNING: {2}your directory password expires in 2 days\nHINT: {2}Change it before /);
+    await goTo('Status');
+    const card = page.locator(`[data-profile="${PROFILE_ID}"]`);
+    const line = card.getByTestId('password-expiry');
+    await expect.poll(() => line.textContent(), { timeout: 10_000 }).toMatch(/^carl: your directory password expires in 2 days\. Change it before .* UTC/);
+    expect(await line.count()).toBe(1);
+    await expectAccessible('status with a password expiry warning');
   });
 
   it('stops the proxy from the status page, by keyboard', async () => {

@@ -157,6 +157,21 @@ describe('signing in through the broker', () => {
     expect(rows[0]?.rolcanlogin).toBe(false);
     expect(await refusal(app18, 'dave', USERS.dave)).toEqual(await refusal(directPort, 'dave', USERS.dave));
   });
+
+  it('psql prints the directory password expiry the broker reports (ppolicy, 2 days), on cache hits too; nothing when it is far away', async () => {
+    const policy = await env.ldap.addPolicy('two-days', { pwdMaxAge: String(2 * 86_400) });
+    await env.ldap.addMembers('heimdall-hr-data', [await env.ldap.addUser('soon', 'soon-Pass-1', { policy })]);
+    const proxy = env.laptop.get('app18')!;
+    const calls = proxy.authenticator.counters.brokerCalls;
+    for (let i = 0; i < 2; i++) {
+      const r = await env.psql(app18, 'soon', 'soon-Pass-1', 'select current_user');
+      expect(r, r.stderr).toMatchObject({ code: 0, stdout: 'soon\n' });
+      expect(r.stderr).toMatch(/^WARNING: {2}your directory password expires in 2 days\nHINT: {2}Change it before .* UTC .*\n$/);
+    }
+    expect(proxy.authenticator.counters.brokerCalls).toBe(calls + 1);
+    expect(proxy.status().passwordWarnings.map((w) => w.login)).toEqual(['soon']);
+    expect((await env.psql(app18, 'alice', USERS.alice, 'select 1')).stderr).toBe('');
+  });
 });
 
 describe('outages: documented SQLSTATEs, the other profiles keep serving, recovery without a restart', () => {

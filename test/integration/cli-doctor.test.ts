@@ -9,6 +9,7 @@ import { run, type RunResult } from '../harness/run.js';
 let env: RolecallEnv;
 let dir: string;
 let configFile: string;
+let deadUrl: string;
 
 function doctor(args: string[], secrets: Record<string, string>): Promise<RunResult> {
   return run(process.execPath, ['bin/rolecall.mjs', 'doctor', '--config', configFile, ...args], { env: { ...process.env, ...secrets } });
@@ -28,7 +29,10 @@ beforeAll(async () => {
     directory: { ...good.directory, baseDn: 'dc=missing,dc=test' },
     database: { ...good.database, database: 'postgres' },
   };
-  writeFileSync(configFile, JSON.stringify({ version: 1, profiles: [good, broken] }, null, 2));
+  // Two directory servers, the first of which nothing listens on.
+  deadUrl = `ldap://127.0.0.1:${await freePort()}`;
+  const twoServers = { ...good, id: 'two-servers', listen: { ...good.listen, port: await freePort() }, directory: { ...good.directory, url: deadUrl, urls: [deadUrl, env.ldap.url] } };
+  writeFileSync(configFile, JSON.stringify({ version: 1, profiles: [good, broken, twoServers] }, null, 2));
 }, 120_000);
 
 afterAll(async () => {
@@ -84,9 +88,23 @@ describe('rolecall doctor', () => {
     expect(wrong.stdout).toMatch(/✗ user bind: /);
   });
 
+  it('shows which directory servers answered, in the order a sign-in tries them; a dead one fails no step while another answers', async () => {
+    const r = await doctor(['--profile', 'two-servers'], { ROLECALL_LDAP_BIND_PASSWORD: env.ldap.servicePassword, ROLECALL_SYNC_PASSWORD: env.syncPassword });
+    expect(r.code, r.stdout).toBe(0);
+    const lines = r.stdout.split('\n');
+    const at = lines.indexOf(`  directory ${deadUrl}, ${env.ldap.url}`);
+    expect(at, r.stdout).toBeGreaterThan(0);
+    expect(lines.slice(at + 1, at + 5)).toEqual([
+      '    servers, in the order a sign-in tries them:',
+      `      1. ${env.ldap.url} (configured) ✓ answered`,
+      expect.stringMatching(new RegExp(`^ {6}2\\. ${deadUrl.replace(/[.]/g, '\\.')} \\(configured\\) ✗ failed: .*(refused|ECONNREFUSED)`)),
+      `    ✓ connect: connected to ${env.ldap.url} (no encryption)`,
+    ]);
+  });
+
   it('names an unknown profile with exit code 2', async () => {
     const r = await doctor(['--profile', 'nope'], {});
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no profile "nope" .*it has: good, broken/);
+    expect(r.stderr).toMatch(/no profile "nope" .*it has: good, broken, two-servers/);
   });
 });

@@ -57,6 +57,15 @@ describe('rolecall CLI', () => {
     expect(r.stderr).not.toContain('oops');
   });
 
+  it('lists profiles with their directory servers, a domain found in DNS included', async () => {
+    const listed = path.join(dir, 'listed.json');
+    const dns = { ...env.profile, id: 'dns', listen: { ...env.profile.listen, port: env.profile.listen.port + 1 }, directory: { ...env.profile.directory, kind: 'active-directory', url: '', domain: 'corp.example.com', urls: ['ldaps://dc9.corp.example.com:636'] } };
+    writeFileSync(listed, JSON.stringify({ version: 1, profiles: [env.profile, dns] }));
+    const r = await cli(['profiles', 'list', '--config', listed]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t').at(-1))).toEqual([env.profile.directory.url, 'corp.example.com (DNS), ldaps://dc9.corp.example.com:636']);
+  });
+
   it('prints the install script', async () => {
     const r = await cli(['sql', 'install']);
     expect(r.code).toBe(0);

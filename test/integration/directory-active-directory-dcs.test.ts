@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkDirectory, serversReportLines } from '../../src-main/core/diagnostics/index.js';
 import { createDirectory, passwordExpiryWarning, type Directory } from '../../src-main/core/directory/index.js';
 import { fileTimeToDate } from '../../src-main/core/directory/password-expiry.js';
 import { silentLogger } from '../../src-main/core/log.js';
@@ -175,6 +176,43 @@ describe('several DCs', () => {
   });
 });
 
+describe('what "Test directory" and rolecall doctor show (core/diagnostics)', () => {
+  it('the DNS queries and what each named, then every DC in the order a sign-in tries them, with whether it answered', async () => {
+    const closed = `ldaps://127.0.0.1:${await freePort()}`;
+    const check = await checkDirectory(config({ domain: 'corp.test', dnsServers: [ad.dnsServer as string], urls: [closed] }), ad.servicePassword, { logger: silentLogger });
+    expect(check.ok).toBe(true);
+    expect(check.servers).toEqual({
+      discovery: {
+        domain: 'corp.test',
+        dnsServers: [ad.dnsServer],
+        queries: [
+          { name: '_ldaps._tcp.corp.test', found: [] },
+          { name: '_ldap._tcp.dc._msdcs.corp.test', found: ['dc.corp.test:389'] },
+        ],
+      },
+      servers: [
+        { url: 'ldaps://dc.corp.test:636', source: 'dns', state: 'up' },
+        { url: closed, source: 'config', state: 'down', lastError: `cannot reach the directory at ${closed} (ECONNREFUSED)` },
+      ],
+    });
+    expect(serversReportLines(check.servers)).toEqual([
+      `DNS (${ad.dnsServer}) for corp.test:`,
+      '  _ldaps._tcp.corp.test: none',
+      '  _ldap._tcp.dc._msdcs.corp.test: dc.corp.test:389',
+      'servers, in the order a sign-in tries them:',
+      '  1. ldaps://dc.corp.test:636 (from DNS) ✓ answered',
+      `  2. ${closed} (configured) ✗ failed: cannot reach the directory at ${closed} (ECONNREFUSED)`,
+    ]);
+    expect(check.steps[0]).toEqual({ step: 'connect', ok: true, message: 'connected to ldaps://dc.corp.test:636 (LDAPS, certificate verified)' });
+  });
+
+  it('a domain-only profile whose base DN fails names the DC it connected to', async () => {
+    const check = await checkDirectory(config({ domain: 'corp.test', dnsServers: [ad.dnsServer as string], baseDn: 'DC=missing,DC=test' }), ad.servicePassword, { logger: silentLogger });
+    expect(check.steps.map((s) => [s.step, s.ok])).toEqual([['connect', true], ['service bind', true], ['base DN', false]]);
+    expect(check.steps[0]?.message).toBe('connected to ldaps://dc.corp.test:636');
+  });
+});
+
 describe('names across the forest', () => {
   it('an account with an extra UPN suffix signs in by its UPN and by name@domain, as one login', async () => {
     const d = dir();
@@ -198,7 +236,7 @@ describe('names across the forest', () => {
     const d = dir({ netbiosDomains: ['CORP'] });
     expect((await d.authenticate('corp\\alice', 'Alice-Pass-1')).login).toBe('alice');
     const e = await rejection(d.authenticate('EVIL\\alice', 'Alice-Pass-1'));
-    expect(e.failure).toBe('logon-not-permitted');
+    expect(e.failure).toBe('domain-not-accepted');
     expect(e.message).toBe('the domain "EVIL" is not one this profile accepts: sign in as CORP\\name, or name@domain');
   });
 

@@ -126,6 +126,7 @@ describe('first run through the IPC handlers', () => {
     ]);
     expect(r.groups).toContain('heimdall-hr-data');
     expect(r.permittedGroups).toEqual(['heimdall-hr-data']);
+    expect(r.servers).toEqual({ servers: [{ url: profile.directory.url, source: 'config', state: 'up' }] });
     const wrong = await f.ok('diagnostics.testDirectory', { profile, login: 'alice', password: 'wrong' });
     expect(wrong.ok).toBe(false);
     expect(wrong.steps.at(-1)).toEqual({ step: 'user bind', ok: false, message: 'invalid user name or password' });

@@ -9,6 +9,7 @@ import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startSambaAd, type SambaServer } from '../harness/samba.js';
 import { installRolecall } from '../harness/rolecall-env.js';
 import { freePort, tempDir } from '../harness/ports.js';
+import { run } from '../harness/run.js';
 
 // The product's main case: a real Samba Active Directory DC over LDAPS, nested
 // groups through the 1941 matching rule, logins typed the ways Windows users type them.
@@ -32,6 +33,11 @@ beforeAll(async () => {
   await ad.addMembers('hr-analysts', ['alice']);
   await ad.addMembers('heimdall-readonly', ['hr-analysts']);
   await ad.disableUser('dan');
+  // soon's password expires two days after it was set (a fine-grained password policy); alice's by the domain's 42 days.
+  await ad.createUser('soon', 'Soon-Pa55word!', 'Soon', 'Expiring');
+  await ad.addMembers('heimdall-hr-data', ['soon']);
+  await ad.sambaTool(['domain', 'passwordsettings', 'pso', 'create', 'two-days', '1', '--max-pwd-age=2']);
+  await ad.sambaTool(['domain', 'passwordsettings', 'pso', 'apply', 'two-days', 'soon']);
   dir = tempDir('ad-e2e');
   port = await freePort();
   const profile = profileSchema.parse({
@@ -68,6 +74,12 @@ async function login(user: string, password: string): Promise<pg.Client> {
   return c;
 }
 
+function psql(user: string, password: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', 'app', '-X', '-At', '-c', 'select current_user'], {
+    env: { PATH: process.env.PATH ?? '', PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+  });
+}
+
 describe('Active Directory (Samba AD DC) through the proxy', () => {
   it.each(['alice', 'ALICE', 'CORP\\alice', 'alice@corp.test'])('logs "%s" in as the canonical account alice with nested roles', async (typed) => {
     const c = await login(typed, PASS);
@@ -83,5 +95,23 @@ describe('Active Directory (Samba AD DC) through the proxy', () => {
 
   it('denies a user in no permitted group with 28000', async () => {
     await expect(login('sam', 'Sam-Pa55word!')).rejects.toMatchObject({ code: '28000', message: expect.stringMatching(/not in any directory group/) });
+  });
+});
+
+describe('password expiry (msDS-UserPasswordExpiryTimeComputed)', () => {
+  it('psql prints "expires in 2 days" with the hint for a password under a two-day policy, and signs in', async () => {
+    const r = await psql('soon', 'Soon-Pa55word!');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('soon');
+    expect(r.stderr).toMatch(/^WARNING: {2}your directory password expires in 2 days\nHINT: {2}Change it before .* UTC \(on Windows: Ctrl\+Alt\+Del → Change a password\), then connect with the new one\.\n$/);
+    // The next connection comes from the cache, and warns all the same.
+    expect((await psql('soon', 'Soon-Pa55word!')).stderr).toMatch(/^WARNING: {2}your directory password expires in 2 days\n/);
+    expect(service.get('corp')!.status().passwordWarnings.map((w) => [w.login, w.daysLeft])).toEqual([['soon', 2]]);
+  });
+
+  it('nothing when the expiry is weeks away (the domain\'s own policy)', async () => {
+    const r = await psql('alice', PASS);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
   });
 });

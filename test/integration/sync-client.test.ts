@@ -115,6 +115,20 @@ describe.each([15, 18] as const)('SyncClient against PostgreSQL %i', (version) =
     expect((await failureOf(sync.revokeLogin('stranger', 'x'))).failure).toBe('refused');
   });
 
+  it('reads the iteration floor an admin set (cached for a while); 4096 where the SQL predates it', async () => {
+    const sync = client();
+    expect(await sync.minScramIterations()).toBe(4096);
+    await server.query(`SELECT rolecall.configure('min_scram_iterations', '20000')`);
+    try {
+      expect(await sync.minScramIterations()).toBe(4096); // still the cached answer
+      expect(await sync.minScramIterations(Date.now() + 11 * 60_000)).toBe(20000);
+      expect(await client().minScramIterations()).toBe(20000);
+      expect(await client({ database: 'empty_db' }).minScramIterations()).toBe(4096);
+    } finally {
+      await server.query(`SELECT rolecall.configure('min_scram_iterations', '4096')`);
+    }
+  });
+
   it('maps a database without the rolecall schema to not-installed, naming install.sql', async () => {
     const sync = client({ database: 'empty_db' });
     expect(await sync.installedVersion()).toBeNull();

@@ -5,14 +5,16 @@ import { isScramVerifier } from '../../src-main/core/sync/scram-verifier.js';
 
 // Unit test of the caching and error mapping only: the directory and the database
 // are stand-ins here; test/integration/proxy-*.test.ts runs the same paths against real servers.
-const users: Record<string, { password: string; groups: string[]; canonical?: string }> = {
+const SOON = new Date('2026-12-04T10:00:00Z');
+const users: Record<string, { password: string; groups: string[]; canonical?: string; passwordExpiresAt?: Date }> = {
   alice: { password: 'alice-pass', groups: ['heimdall-hr-data', 'staff'] },
+  erin: { password: 'erin-pass', groups: ['heimdall-hr-data'], passwordExpiresAt: SOON },
   bob: { password: 'bob-pass', groups: ['staff'] },
   postgres: { password: 'pg-pass', groups: ['heimdall-hr-data'] },
 };
 
 function setup(now = { t: 0 }) {
-  const calls = { directory: 0, sync: 0, verifiers: [] as string[] };
+  const calls = { directory: 0, sync: 0, verifiers: [] as string[], iterations: 4096 };
   const directory = {
     async authenticate(login: string, password: string) {
       calls.directory++;
@@ -20,7 +22,7 @@ function setup(now = { t: 0 }) {
       const name = login.replace(/^.*\\/, '').toLowerCase();
       const u = users[name];
       if (!u || u.password !== password) throw Object.assign(new Error('bad'), { failure: 'invalid-credentials' });
-      return { login: name.toUpperCase(), dn: `uid=${name}`, groups: u.groups };
+      return { login: name.toUpperCase(), dn: `uid=${name}`, groups: u.groups, ...(u.passwordExpiresAt ? { passwordExpiresAt: u.passwordExpiresAt } : {}) };
     },
     lookup: async () => null,
     close: async () => undefined,
@@ -32,6 +34,7 @@ function setup(now = { t: 0 }) {
       return { created: true, granted: input.groups, revoked: [], roles: input.groups };
     },
     revokeLogin: async () => undefined,
+    minScramIterations: async () => calls.iterations,
     close: async () => undefined,
   };
   const settings: AuthSettings = {
@@ -46,6 +49,13 @@ function setup(now = { t: 0 }) {
 }
 
 describe('Authenticator', () => {
+  it('builds the verifier with the iteration count the database asks for', async () => {
+    const { auth, calls } = setup();
+    calls.iterations = 20000;
+    await auth.authenticate('alice', 'alice-pass', {});
+    expect(calls.verifiers[0]).toMatch(/^SCRAM-SHA-256\$20000:/);
+  });
+
   it('checks the directory once, then serves the same login and password from the cache', async () => {
     const { auth, calls } = setup();
     const first = await auth.authenticate('alice', 'alice-pass', {});
@@ -55,6 +65,13 @@ describe('Authenticator', () => {
     expect(calls).toMatchObject({ directory: 1, sync: 1 });
     expect(isScramVerifier(calls.verifiers[0]!)).toBe(true);
     expect(calls.verifiers[0]).not.toContain('alice-pass');
+  });
+
+  it('carries the directory password\'s expiry, on cache hits too (so every connection can warn)', async () => {
+    const { auth } = setup();
+    expect(await auth.authenticate('erin', 'erin-pass', {})).toMatchObject({ login: 'erin', cacheHit: false, passwordExpiresAt: SOON });
+    expect(await auth.authenticate('erin', 'erin-pass', {})).toMatchObject({ cacheHit: true, passwordExpiresAt: SOON });
+    expect(await auth.authenticate('alice', 'alice-pass', {})).not.toHaveProperty('passwordExpiresAt');
   });
 
   it('does not serve a cached login for another password', async () => {

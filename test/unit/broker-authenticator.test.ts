@@ -10,7 +10,7 @@ import { ClientError } from '../../src-main/core/client-errors.js';
 
 const MIN = 60_000;
 
-function setup(options: { window?: number; brokerClockOffset?: number } = {}) {
+function setup(options: { window?: number; brokerClockOffset?: number; directoryPasswordExpiresAt?: string } = {}) {
   const clock = { t: Date.parse('2026-12-01T10:00:00Z') };
   const window = options.window ?? 15 * MIN;
   const calls = { signIn: [] as SignInRequest[], revalidate: [] as RevalidateRequest[] };
@@ -29,7 +29,8 @@ function setup(options: { window?: number; brokerClockOffset?: number } = {}) {
       const brokerNow = clock.t + (options.brokerClockOffset ?? 0);
       const end = Math.floor(brokerNow / window) * window + window;
       return {
-        value: { login: 'alice', password: `db-${end}-${'x'.repeat(16)}`, validUntil: new Date(end + window).toISOString(), renewAfter: new Date(end).toISOString(), groups: ['heimdall-hr-data'], roles: ['heimdall-hr-data'] },
+        value: { login: 'alice', password: `db-${end}-${'x'.repeat(16)}`, validUntil: new Date(end + window).toISOString(), renewAfter: new Date(end).toISOString(), groups: ['heimdall-hr-data'], roles: ['heimdall-hr-data'],
+          ...(options.directoryPasswordExpiresAt ? { directoryPasswordExpiresAt: options.directoryPasswordExpiresAt } : {}) },
         url: 'https://b',
         serverDate: Math.floor(brokerNow / 1000) * 1000,
       };
@@ -67,6 +68,14 @@ describe('BrokerAuthenticator', () => {
     expect(calls.signIn).toHaveLength(2);
     clock.t += 2 * MIN;
     expect((await auth.authenticate('alice', 'alice-pass', {})).databasePassword).not.toBe(first.databasePassword);
+  });
+
+  it('carries the broker\'s directory password expiry, on cache hits too, and none when the broker sent none', async () => {
+    const expiresAt = '2026-12-04T10:00:00.000Z';
+    const { auth } = setup({ directoryPasswordExpiresAt: expiresAt });
+    expect((await auth.authenticate('alice', 'alice-pass', {})).passwordExpiresAt).toEqual(new Date(expiresAt));
+    expect(await auth.authenticate('alice', 'alice-pass', {})).toMatchObject({ cacheHit: true, passwordExpiresAt: new Date(expiresAt) });
+    expect(await setup().auth.authenticate('alice', 'alice-pass', {})).not.toHaveProperty('passwordExpiresAt');
   });
 
   it('measures the window on the broker\'s clock, not the laptop\'s', async () => {

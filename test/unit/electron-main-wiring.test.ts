@@ -42,6 +42,7 @@ const directory: DirectoryPort = {
 const sync: SyncPort = {
   syncLogin: () => Promise.reject(new Error('not used')),
   revokeLogin: () => Promise.resolve(),
+  minScramIterations: () => Promise.resolve(4096),
   close: () => Promise.resolve(),
 };
 
@@ -309,6 +310,27 @@ describe('Electron main process', () => {
     });
     await desktop.onTrayAction({ type: 'quit' });
     await until('the app to quit', () => e.app.quitted || null);
+  });
+
+  it('tells a user once a day that their directory password expires soon; the notification opens the Status page', async () => {
+    const desktop = await start();
+    await addProfile('hr', await freePort());
+    const passwordWarning = { login: 'alice', expiresAt: '2026-12-04T10:00:00.000Z', daysLeft: 3, message: 'your directory password expires in 3 days', hint: 'Change it before 2026-12-04 10:00 UTC.' };
+    // The engine's event for a sign-in whose client was sent the expiry notice, twice (psql, then an IDE).
+    for (let i = 0; i < 2; i++) {
+      (desktop.engine.service as unknown as { emit(e: string, p: unknown): void }).emit('connection', {
+        profileId: 'hr',
+        outcome: 'success',
+        sqlstate: null,
+        message: null,
+        session: { login: 'alice', typedLogin: 'alice', passwordWarning },
+      });
+    }
+    expect(FakeNotification.instances.map((n) => n.options)).toEqual([
+      { title: 'Rolecall (alice): your directory password expires in 3 days', body: 'Change it before 2026-12-04 10:00 UTC.' },
+    ]);
+    FakeNotification.instances[0]!.emit('click');
+    expect(FakeBrowserWindow.instances[0]!.loads.at(-1)).toMatchObject({ options: { hash: '/status' } });
   });
 
   it('says plainly at startup when the OS keychain cannot be used', async () => {

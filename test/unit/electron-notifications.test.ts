@@ -47,6 +47,7 @@ function status(state: ProxyStatus['state'], error: string | null = null): Proxy
     activeConnections: 0,
     sessions: [],
     counters: {} as ProxyStatus['counters'],
+    passwordWarnings: [],
   };
 }
 
@@ -57,6 +58,28 @@ describe('DesktopNotifier', () => {
     expect(shown).toEqual([
       { title: 'Rolecall denied alice on HR production', body: '"alice" is not in any group allowed on this database (SQLSTATE 28000)', page: 'history' },
     ]);
+  });
+
+  it('says once a day per login that its directory password expires soon, with what to do', () => {
+    const { notifier, shown, advance } = harness();
+    const warning = { login: 'alice', expiresAt: '2026-12-04T10:00:00.000Z', daysLeft: 3, message: 'your directory password expires in 3 days', hint: 'Change it before 2026-12-04 10:00 UTC.' };
+    const signedIn = (profileId: string, login = 'alice'): ConnectionEvent => {
+      const e = denied(login, '', profileId);
+      return { ...e, outcome: 'success', sqlstate: null, message: null, session: { ...e.session, passwordWarning: { ...warning, login } } };
+    };
+    notifier.connection(signedIn('hr-prod'), 'HR production');
+    expect(shown).toEqual([{ title: 'Rolecall (alice): your directory password expires in 3 days', body: 'Change it before 2026-12-04 10:00 UTC.', page: 'status' }]);
+    // More connections that day, on this profile or another: nothing more, and they leave denials their own limits.
+    advance(3_600_000);
+    notifier.connection(signedIn('hr-prod'), 'HR production');
+    notifier.connection(signedIn('sales'), 'Sales');
+    notifier.connection(denied('alice'), 'HR production');
+    expect(shown.map((n) => n.title)).toEqual(['Rolecall (alice): your directory password expires in 3 days', 'Rolecall denied alice on HR production']);
+    notifier.connection(signedIn('hr-prod', 'bob'), 'HR production');
+    expect(shown).toHaveLength(3);
+    advance(86_400_000);
+    notifier.connection(signedIn('hr-prod'), 'HR production');
+    expect(shown).toHaveLength(4);
   });
 
   it('stays quiet for successful, failed and aborted connections', () => {

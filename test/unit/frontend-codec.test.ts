@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   authenticationCleartextPassword,
   errorResponse,
+  greetingWith,
   negotiateProtocolVersion,
+  noticeResponse,
   readPasswordMessage,
   readStartupPacket,
 } from '../../src-main/core/proxy/frontend-codec.js';
@@ -132,6 +134,27 @@ describe('server messages', () => {
     expect(text).toContain('C28P01\0');
     expect(text).toContain('Mnope\0');
     expect(text).toContain('Htry again\0');
+  });
+
+  it('encodes a NoticeResponse with severity, SQLSTATE, message and hint', () => {
+    const b = noticeResponse({ severity: 'WARNING', sqlstate: '01000', message: 'your directory password expires in 3 days', hint: 'Change it.' });
+    expect(b[0]).toBe(0x4e);
+    expect(b.readUInt32BE(1)).toBe(b.length - 1);
+    expect(b.subarray(5).toString()).toBe('SWARNING\0VWARNING\0C01000\0Myour directory password expires in 3 days\0HChange it.\0\0');
+  });
+
+  it('puts extra messages right after the greeting\'s AuthenticationOk, leaving the greeting itself alone', () => {
+    const authOk = message('R', Buffer.from([0, 0, 0, 0]));
+    const notice = message('N', Buffer.from('SNOTICE\0\0'));
+    const rest = Buffer.concat([message('S', Buffer.from('TimeZone\0UTC\0')), message('K', Buffer.alloc(8)), message('Z', Buffer.from('I'))]);
+    const greeting = Buffer.concat([notice, authOk, rest]);
+    const copy = Buffer.from(greeting);
+    const extra = noticeResponse({ severity: 'WARNING', sqlstate: '01000', message: 'x' });
+    expect(greetingWith(greeting, extra)).toEqual(Buffer.concat([notice, authOk, extra, rest]));
+    expect(greeting).toEqual(copy);
+    // No AuthenticationOk (an SASL request is not one): unchanged, never spliced into the middle of a message.
+    const sasl = message('R', Buffer.from([0, 0, 0, 10, 0x53, 0]));
+    expect(greetingWith(Buffer.concat([sasl, rest]), extra)).toEqual(Buffer.concat([sasl, rest]));
   });
 
   it('encodes NegotiateProtocolVersion listing unrecognised options', () => {

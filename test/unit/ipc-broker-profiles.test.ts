@@ -43,8 +43,8 @@ describe('broker profiles over IPC', () => {
       await g.ok('profiles.save', { profile: await sampleProfile() });
       lookups = 0;
       expect(await g.ok('profiles.list', {})).toEqual([
-        expect.objectContaining({ id: 'team', mode: 'broker', brokerUrls: ['https://127.0.0.1:1'], directoryUrl: '', secrets: { ldapBind: false, sync: false } }),
-        expect.objectContaining({ id: 'app', mode: 'direct', brokerUrls: [], directoryUrl: 'ldap://127.0.0.1:1' }),
+        expect.objectContaining({ id: 'team', mode: 'broker', brokerUrls: ['https://127.0.0.1:1'], directoryUrl: '', directoryServers: '', secrets: { ldapBind: false, sync: false } }),
+        expect.objectContaining({ id: 'app', mode: 'direct', brokerUrls: [], directoryUrl: 'ldap://127.0.0.1:1', directoryServers: 'ldap://127.0.0.1:1' }),
       ]);
       expect(lookups).toBe(2); // the direct profile's two flags only
     } finally {

@@ -86,6 +86,8 @@ describe('diagnostics', () => {
     const r = await f.ok('diagnostics.testDirectory', { profile: await f.ok('profiles.get', { id: 'app' }), login: 'alice', password: 'pw' });
     expect(r.ok).toBe(false);
     expect(r.steps).toEqual([{ step: 'connect', ok: false, message: expect.stringContaining('127.0.0.1:1') }]);
+    // Which servers were tried, and why each failed.
+    expect(r.servers).toEqual({ servers: [{ url: 'ldap://127.0.0.1:1', source: 'config', state: 'down', lastError: expect.stringContaining('ECONNREFUSED') }] });
   });
 
   it('testDatabase stops at the step that failed', async () => {

@@ -40,6 +40,15 @@ describe('profiles.save / validate', () => {
     expect(await fs.stat(f.ctx.configPath).catch(() => null)).toBeNull();
   });
 
+  it('saves a domain-only directory (servers found in DNS) and lists it by its domain, not an empty URL', async () => {
+    const p = await sampleProfile();
+    const { applied: _, ...saved } = await f.ok('profiles.save', {
+      profile: { ...p, directory: { ...p.directory, kind: 'active-directory', url: '', domain: 'corp.example.com', site: 'Berlin' } },
+    });
+    expect(saved.mode === 'broker' ? null : saved.directory).toMatchObject({ url: '', urls: [], domain: 'corp.example.com', site: 'Berlin' });
+    expect(await f.ok('profiles.list', {})).toEqual([expect.objectContaining({ id: 'app', directoryUrl: '', directoryServers: 'corp.example.com (DNS, site Berlin)' })]);
+  });
+
   it('refuses a password put in the profile instead of dropping it silently', async () => {
     const p = await sampleProfile();
     const error = await f.fail('profiles.save', { profile: { ...p, database: { ...p.database, password: 'hunter2' } } });

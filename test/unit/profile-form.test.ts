@@ -94,6 +94,74 @@ describe('profile form model', () => {
     expect(indexErrors(undefined, shownPaths)).toEqual({ byPath: {}, other: [] });
   });
 
+  it('edits several servers, DNS discovery, names and the expiry warning, and gets them back as saved', () => {
+    const draft: ProfileDraft = {
+      ...filled(newDraft('active-directory')),
+      moreUrls: 'ldaps://dc2.corp.example.com:636,\n ldaps://dc3.corp.example.com:636 ',
+      domain: ' corp.example.com ',
+      site: 'Berlin',
+      dnsServers: '10.0.0.53 10.0.1.53',
+      upnSuffixes: 'example.com, example.org',
+      netbiosDomains: 'CORP',
+      globalCatalog: true,
+      expiryWarningDays: 14,
+    };
+    const profile = profileSchema.parse(toInput(draft, null));
+    expect(profile.directory).toMatchObject({
+      url: 'ldaps://dc1.corp.example.com:636',
+      urls: ['ldaps://dc1.corp.example.com:636', 'ldaps://dc2.corp.example.com:636', 'ldaps://dc3.corp.example.com:636'],
+      domain: 'corp.example.com',
+      site: 'Berlin',
+      dnsServers: ['10.0.0.53', '10.0.1.53'],
+      upnSuffixes: ['example.com', 'example.org'],
+      netbiosDomains: ['CORP'],
+      globalCatalog: true,
+      expiryWarningDays: 14,
+    });
+    expect(fromProfile(profile)).toMatchObject({
+      url: 'ldaps://dc1.corp.example.com:636',
+      moreUrls: 'ldaps://dc2.corp.example.com:636, ldaps://dc3.corp.example.com:636',
+      dnsServers: '10.0.0.53, 10.0.1.53',
+      upnSuffixes: 'example.com, example.org',
+      expiryWarningDays: 14,
+    });
+    // Saved again unchanged: the same profile, byte for byte as the store writes it.
+    expect(JSON.stringify(profileSchema.parse(toInput(fromProfile(profile), profile)))).toBe(JSON.stringify(profile));
+  });
+
+  it('a domain-only profile (url "") shows empty server fields and saves as it was', () => {
+    const domainOnly = profileSchema.parse({
+      id: 'corp',
+      name: 'Corp',
+      directory: { url: '', domain: 'corp.example.com', bindDn: 'svc@corp.example.com', baseDn: 'DC=corp,DC=example,DC=com' },
+      database: { host: 'db.example.com', database: 'hr' },
+      listen: { port: 6433 },
+    });
+    const draft = fromProfile(domainOnly);
+    expect(draft).toMatchObject({ url: '', moreUrls: '', domain: 'corp.example.com', site: '', dnsServers: '', expiryWarningDays: 7 });
+    expect(profileSchema.parse(toInput(draft, domainOnly))).toEqual(domainOnly);
+    // Emptying the domain too leaves no server: the schema says so on the URL field.
+    const r = profileSchema.safeParse(toInput({ ...draft, domain: '' }, domainOnly));
+    expect(r.success).toBe(false);
+    if (!r.success) expect(indexErrors(toFieldErrors(r.error), shownPaths).byPath['directory.url']).toMatch(/or a domain to find them in DNS/);
+    // Clearing DNS servers and the site removes them rather than saving empty values.
+    const withDns = profileSchema.parse(toInput({ ...draft, dnsServers: '10.0.0.53', site: 'Berlin' }, domainOnly));
+    expect(withDns.directory).toMatchObject({ dnsServers: ['10.0.0.53'], site: 'Berlin' });
+    const cleared = profileSchema.parse(toInput({ ...fromProfile(withDns), dnsServers: ' ', site: '' }, withDns));
+    expect(cleared.directory.dnsServers).toBeUndefined();
+    expect(cleared.directory.site).toBeUndefined();
+  });
+
+  it('an error on one entry of a list shows on its field, naming the entry', () => {
+    const r = profileSchema.safeParse(toInput({ ...filled(newDraft('active-directory')), moreUrls: 'ldaps://ok:636, http://nope', dnsServers: 'dns.example.com' }, null));
+    expect(r.success).toBe(false);
+    if (r.success) return;
+    const { byPath, other } = indexErrors(toFieldErrors(r.error), shownPaths);
+    expect(byPath['directory.urls']).toMatch(/^entry 2: /);
+    expect(byPath['directory.dnsServers']).toBe('entry 1: must be an IP address, optionally with :port');
+    expect(other).toEqual([]);
+  });
+
   it('suggests an id from the name', () => {
     expect(slugify('HR production')).toBe('hr-production');
     expect(slugify('  Café – Finance (EU)  ')).toBe('cafe-finance-eu');

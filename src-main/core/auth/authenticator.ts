@@ -48,6 +48,12 @@ export interface AuthResult {
    * password is the database password. Held in memory only.
    */
   databasePassword?: string;
+  /**
+   * When the user's directory password expires, as the directory (or the
+   * broker, only when it is soon) said at the sign-in this result comes from:
+   * cache hits carry it too, so every connection can warn.
+   */
+  passwordExpiresAt?: Date;
 }
 
 export interface AuthCounters {

@@ -46,8 +46,6 @@ export interface BrokerCredential {
   /** Until when this machine reuses it without asking the broker (its window end minus the margin, local clock). */
   reuseUntil: number;
   signedInAt: number;
-  /** When the directory password expires, when the broker said so (it does when that is soon). */
-  directoryPasswordExpiresAt?: string;
 }
 
 /**
@@ -187,10 +185,16 @@ export class BrokerAuthenticator extends EventEmitter<{ trouble: [BrokerTrouble]
       renewAfter: value.renewAfter,
       reuseUntil: now + Math.max(0, ttlMs),
       signedInAt: now,
-      ...(value.directoryPasswordExpiresAt === undefined ? {} : { directoryPasswordExpiresAt: value.directoryPasswordExpiresAt }),
     });
     return {
-      result: { login: value.login, groups: value.groups, roles: value.roles, databasePassword: value.password },
+      result: {
+        login: value.login,
+        groups: value.groups,
+        roles: value.roles,
+        databasePassword: value.password,
+        // The broker says it only when it is within its directory's expiryWarningDays.
+        ...(value.directoryPasswordExpiresAt === undefined ? {} : { passwordExpiresAt: new Date(value.directoryPasswordExpiresAt) }),
+      },
       ttlMs,
     };
   }

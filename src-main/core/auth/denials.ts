@@ -12,6 +12,8 @@ export function failureOf(e: unknown): string | undefined {
   return undefined;
 }
 
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 const denied = (message: string, hint: string, detail?: string): ClientError =>
   new ClientError({ sqlstate: SqlState.invalidAuthorization, message, hint, ...(detail === undefined ? {} : { detail }) });
 
@@ -38,6 +40,12 @@ export function directoryDenial(login: string, e: unknown): ClientError {
     case 'account-expired':
     case 'logon-not-permitted':
       return denied('your directory account may not sign in', 'Ask your directory administrator to check the account.');
+    case 'domain-not-accepted':
+      // The directory's own words name the forms that work; nothing about any account is known yet.
+      return denied(
+        messageOf(e),
+        'The profile accepts only the NetBIOS domains in directory.netbiosDomains: type your name as the message says, or ask whoever set up Rolecall to add your domain.',
+      );
     case 'unreachable':
     case 'timeout':
       return new ClientError({
@@ -47,10 +55,15 @@ export function directoryDenial(login: string, e: unknown): ClientError {
         cause: e,
       });
     case 'ambiguous':
-      return denied(
-        'more than one directory account matches this login name',
-        'Ask your directory administrator; use your full account name (user@domain) meanwhile.',
-      );
+      return (e as { acrossDomains?: boolean }).acrossDomains
+        ? denied(
+            'more than one directory account matches this login name',
+            'Accounts of this name exist in more than one domain of the forest, and each account gets one database login named after it, so Rolecall refuses rather than guess. No other way of typing the name helps: ask your directory administrator to rename one of them.',
+          )
+        : denied(
+            'more than one directory account matches this login name',
+            'Ask your directory administrator; use your full account name (user@domain) meanwhile.',
+          );
     default:
       return new ClientError({
         sqlstate: SqlState.cannotConnectNow,

@@ -11,7 +11,7 @@ import { SignInMemo } from './sign-in-memo.js';
 
 /** What signing in needs from the directory (core/directory's Directory is one). */
 export interface DirectoryPort {
-  authenticate(login: string, password: string): Promise<{ login: string; dn: string; groups: string[] }>;
+  authenticate(login: string, password: string): Promise<{ login: string; dn: string; groups: string[]; passwordExpiresAt?: Date }>;
   /** Service account only: the user's groups, or null when the account is gone or disabled (revalidation). */
   lookup(login: string): Promise<{ login: string; groups: string[] } | null>;
   close(): Promise<void>;
@@ -27,6 +27,8 @@ export interface SyncPort {
     clientInfo: Record<string, unknown>;
   }): Promise<{ created: boolean; granted: string[]; revoked: string[]; roles: string[] }>;
   revokeLogin(login: string, reason: string): Promise<unknown>;
+  /** The iteration count the database wants verifiers built with (rolecall.sync_parameters). */
+  minScramIterations(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -112,13 +114,16 @@ export class DirectoryAuthenticator implements Authenticator {
       account = login;
       this.counters.syncCalls++;
       const synced = await this.sync
-        .syncLogin({
-          login,
-          verifier: buildScramVerifier(password),
-          groups,
-          validForSeconds: this.settings.passwordValidForSeconds,
-          clientInfo: { ...clientInfo, profile: this.settings.profileId },
-        })
+        .minScramIterations()
+        .then((iterations) =>
+          this.sync.syncLogin({
+            login,
+            verifier: buildScramVerifier(password, { iterations }),
+            groups,
+            validForSeconds: this.settings.passwordValidForSeconds,
+            clientInfo: { ...clientInfo, profile: this.settings.profileId },
+          }),
+        )
         .catch((e: unknown) => {
           throw this.syncError(login, e);
         });
@@ -126,7 +131,7 @@ export class DirectoryAuthenticator implements Authenticator {
         { profile: this.settings.profileId, login, created: synced.created, granted: synced.granted, revoked: synced.revoked },
         'login synced',
       );
-      return { login, groups, roles: synced.roles };
+      return { login, groups, roles: synced.roles, ...(user.passwordExpiresAt === undefined ? {} : { passwordExpiresAt: user.passwordExpiresAt }) };
     } catch (e) {
       const error = e instanceof ClientError ? e : internalError(e);
       if (account !== undefined) error.account ??= account;

@@ -172,7 +172,7 @@ export function createDirectory(
     if (search.kind === 'foreign-domain') {
       log.info({ login, domain: search.domain }, 'NetBIOS domain not accepted by this profile');
       const forms = config.netbiosDomains.map((d) => `${d}\\name`).join(', ');
-      throw new DirectoryError('logon-not-permitted', `the domain "${search.domain}" is not one this profile accepts: sign in as ${forms}, or name@domain`);
+      throw new DirectoryError('domain-not-accepted', `the domain "${search.domain}" is not one this profile accepts: sign in as ${forms}, or name@domain`);
     }
     log.info({ login }, 'login not usable for a directory search');
     throw new DirectoryError('invalid-credentials', INVALID);

@@ -11,6 +11,8 @@ export type DirectoryFailure =
   | 'password-expired'
   | 'password-must-change'
   | 'logon-not-permitted'
+  /** DOMAIN\name with a NetBIOS domain the profile does not accept (netbiosDomains); said before any bind. */
+  | 'domain-not-accepted'
   | 'unreachable'
   | 'timeout'
   | 'ambiguous'
@@ -24,13 +26,20 @@ export class DirectoryError extends Error {
   readonly failure: DirectoryFailure;
   readonly adCode?: string;
   readonly stage?: DirectoryStage;
+  /** 'ambiguous' only: the accounts are in different domains of the forest (no other way of typing the login helps). */
+  readonly acrossDomains?: boolean;
 
-  constructor(failure: DirectoryFailure, message: string, options: { adCode?: string; cause?: unknown; stage?: DirectoryStage } = {}) {
+  constructor(
+    failure: DirectoryFailure,
+    message: string,
+    options: { adCode?: string; cause?: unknown; stage?: DirectoryStage; acrossDomains?: boolean } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DirectoryError';
     this.failure = failure;
     if (options.adCode !== undefined) this.adCode = options.adCode;
     if (options.stage !== undefined) this.stage = options.stage;
+    if (options.acrossDomains) this.acrossDomains = true;
   }
 }
 

@@ -68,6 +68,7 @@ export function ambiguityError(typed: string, dns: string[]): DirectoryError {
     return new DirectoryError(
       'ambiguous',
       `the login "${typed}" names accounts in ${domains.length} domains (${domains.join(', ')}); Rolecall gives every account one database login and refuses rather than guess: ask an administrator to rename one of them`,
+      { acrossDomains: true },
     );
   }
   return new DirectoryError('ambiguous', `the login "${typed}" matches ${dns.length} directory accounts; ask an administrator to fix the user filter`);

@@ -47,6 +47,16 @@ export function staticDirectoryUrls(d: { url?: string | undefined; urls?: readon
   return out;
 }
 
+/**
+ * A profile's directory servers in words, for lists, headings and messages:
+ * `corp.example.com (DNS, site Berlin), ldaps://dc9.corp.example.com:636`.
+ * A domain-only profile has no `url` to show; this always says something.
+ */
+export function describeDirectoryServers(d: { domain?: string | undefined; site?: string | undefined; url?: string | undefined; urls?: readonly string[] | undefined }): string {
+  const dns = d.domain === undefined ? [] : [`${d.domain} (DNS${d.site === undefined ? '' : `, site ${d.site}`})`];
+  return [...dns, ...staticDirectoryUrls(d)].join(', ') || 'no directory server';
+}
+
 export const directorySchema = z
   .object({
     /** Which kind of server: changes defaults (login attribute, group strategy, DN forms accepted). */

@@ -1,5 +1,6 @@
 import { ClientError, SqlState } from '../client-errors.js';
 import {
+  BackendCode,
   CANCEL_REQUEST_CODE,
   GSSENC_REQUEST_CODE,
   MAX_CANCEL_LENGTH,
@@ -132,21 +133,56 @@ export function authenticationCleartextPassword(): Buffer {
   return message('R', body);
 }
 
-export function errorResponse(error: ClientError): Buffer {
-  if (error.raw) return error.raw;
+/** The fields of an ErrorResponse or NoticeResponse body (S, V, C, M, D, H), NULs dropped, then the terminator. */
+function responseFields(fields: { severity: string; sqlstate: string; message: string; detail?: string | undefined; hint?: string | undefined }): Buffer {
   const parts: Buffer[] = [];
   const field = (code: string, value: string | undefined) => {
     if (value === undefined) return;
     parts.push(Buffer.from(code, 'latin1'), Buffer.from(value.replace(/\0/g, ''), 'utf8'), Buffer.alloc(1));
   };
-  field('S', error.severity);
-  field('V', error.severity);
-  field('C', error.sqlstate);
-  field('M', error.message);
-  field('D', error.detail);
-  field('H', error.hint);
+  field('S', fields.severity);
+  field('V', fields.severity);
+  field('C', fields.sqlstate);
+  field('M', fields.message);
+  field('D', fields.detail);
+  field('H', fields.hint);
   parts.push(Buffer.alloc(1));
-  return message('E', Buffer.concat(parts));
+  return Buffer.concat(parts);
+}
+
+export function errorResponse(error: ClientError): Buffer {
+  if (error.raw) return error.raw;
+  return message('E', responseFields(error));
+}
+
+/** A NoticeResponse ('N'): what psql prints as "WARNING:  …" and "HINT:  …" and drivers hand to their notice handlers. */
+export function noticeResponse(notice: { severity: 'WARNING' | 'NOTICE'; sqlstate: string; message: string; detail?: string; hint?: string }): Buffer {
+  return message('N', responseFields(notice));
+}
+
+const AUTHENTICATION_OK_LENGTH = 1 + 4 + 4;
+
+/**
+ * The server's greeting with `extra` messages placed right after its
+ * AuthenticationOk, where PostgreSQL puts its own startup warnings: libpq
+ * refuses anything but an authentication request before it, and prints
+ * notices that come after it. The greeting itself is not changed (a kept
+ * server connection replays it to the next client). Without an
+ * AuthenticationOk (never seen from a server) the greeting is returned as is.
+ */
+export function greetingWith(greeting: Buffer, extra: Buffer): Buffer {
+  let at = 0;
+  while (at + 5 <= greeting.length) {
+    const type = greeting[at];
+    const length = greeting.readUInt32BE(at + 1);
+    const end = at + 1 + length;
+    if (length < 4 || end > greeting.length) break;
+    if (type === BackendCode.authentication && length + 1 === AUTHENTICATION_OK_LENGTH && greeting.readUInt32BE(at + 5) === 0) {
+      return Buffer.concat([greeting.subarray(0, end), extra, greeting.subarray(end)]);
+    }
+    at = end;
+  }
+  return greeting;
 }
 
 /** NegotiateProtocolVersion ('v'): we speak 3.0 and list the options we did not recognise. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { AuthCounters, Authenticator } from '../auth/authenticator.js';
+import type { PasswordWarning } from '../auth/password-warning.js';
 import { Revalidator, type RevalidationReport } from '../auth/revalidator.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import { databaseEndpoint, type DatabaseEndpoint } from '../database/endpoint.js';
@@ -10,6 +11,7 @@ import { isBrokerProfile, type Profile } from '../profiles/schema.js';
 import { forwardCancel } from './cancel-forwarder.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ensureLocalCertificate, loadSecureContext } from './local-tls.js';
+import { PasswordWarnings } from './password-warnings.js';
 import { describePortOwner } from './port-owner.js';
 import { ClientSession, type SessionHost } from './session.js';
 import { SessionRecorder, type ConnectionEvent, type HistorySink, type SessionClosedEvent, type SessionTally } from './session-recorder.js';
@@ -60,6 +62,8 @@ export interface ProxyStatus {
   activeConnections: number;
   sessions: ActiveSession[];
   counters: AuthCounters & SessionTally;
+  /** Logins that signed in here whose directory password expires soon (the Status page shows them). */
+  passwordWarnings: PasswordWarning[];
 }
 
 /**
@@ -106,6 +110,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
   private readonly revalidator: Revalidator;
   private readonly target: DatabaseEndpoint;
   private readonly recorder: SessionRecorder;
+  private readonly passwordWarnings: PasswordWarnings;
   private readonly host: SessionHost;
   private tlsContext: tls.SecureContext | null = null;
   private state: ProxyState = 'stopped';
@@ -119,8 +124,10 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     super();
     this.target = databaseEndpoint(profile.database);
     this.authenticator = deps.authenticator;
+    this.passwordWarnings = new PasswordWarnings(profile);
     this.recorder = new SessionRecorder(profile.id, deps.history, {
       connection: (event) => {
+        if (event.outcome === 'success' && event.session.login !== null) this.passwordWarnings.signedIn(event.session.login, event.session.passwordWarning);
         this.emit('connection', event);
         this.emitStatus();
       },
@@ -262,6 +269,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
       activeConnections: sessions.length,
       sessions,
       counters: { ...this.authenticator.counters, ...this.recorder.tally },
+      passwordWarnings: this.passwordWarnings.current(),
     };
   }
 

@@ -1,3 +1,4 @@
+import type { PasswordWarning } from '../auth/password-warning.js';
 import type { ClientError } from '../client-errors.js';
 import { SqlState } from '../client-errors.js';
 
@@ -23,6 +24,8 @@ export interface SessionInfo {
   authLatencyMs: number | null;
   bytesFromClient: number;
   bytesToClient: number;
+  /** Signed in with a directory password that expires soon: the warning the client was sent. */
+  passwordWarning?: PasswordWarning;
 }
 
 /** One finished authentication, for history and live status. */

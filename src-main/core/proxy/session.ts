@@ -2,11 +2,12 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { AuthResult } from '../auth/authenticator.js';
+import { passwordWarningFor } from '../auth/password-warning.js';
 import { ClientError, SqlState } from '../client-errors.js';
 import type { Logger } from '../log.js';
 import type { Profile } from '../profiles/schema.js';
 import { negotiateStartup, TlsNotOffered } from './client-tls.js';
-import { authenticationCleartextPassword, errorResponse, negotiateProtocolVersion, readPasswordMessage, type ClientStartup } from './frontend-codec.js';
+import { authenticationCleartextPassword, errorResponse, greetingWith, negotiateProtocolVersion, noticeResponse, readPasswordMessage, type ClientStartup } from './frontend-codec.js';
 import { PacketReader, ProtocolClose } from './packet-reader.js';
 import { relay, type RelayHandle } from './relay.js';
 import { failureOutcome, type SessionInfo, type SessionOutcome } from './session-recorder.js';
@@ -285,11 +286,12 @@ export class ClientSession {
     this.socket.off('close', this.onSocketClose);
     this.abortController = null;
     const leftoverBytes = leftover.length;
-    const greetingBytes = upstream.greeting.length;
+    const greeting = this.greetingFor(auth, upstream);
+    const greetingBytes = greeting.length;
     const client = this.client;
     // From here on: no timeout of ours, TCP keepalive only.
     this.socket.setTimeout(0);
-    client.write(upstream.greeting);
+    client.write(greeting);
     const unregister = upstream.backendKey ? this.host.registerBackend(upstream.backendKey.pid, upstream.backendKey.key) : () => undefined;
     this.record('success', null);
     this.relayHandle = relay(client, upstream.socket, { keepUpstreamOnTerminate: this.host.releaseUpstream !== undefined, pending: leftover });
@@ -301,6 +303,19 @@ export class ClientSession {
       this.info.bytesToClient = r.bytesToClient + greetingBytes;
       this.finish();
     });
+  }
+
+  /**
+   * The server's greeting as this client gets it: with a WARNING notice after
+   * AuthenticationOk when the user's directory password expires soon (psql
+   * prints it; drivers hand it to their notice handlers), noted for the
+   * recorder so the hosts can tell the user too.
+   */
+  private greetingFor(auth: AuthResult, upstream: UpstreamConnection): Buffer {
+    const warning = passwordWarningFor(this.host.profile, auth.login, auth.passwordExpiresAt);
+    if (warning === null) return upstream.greeting;
+    this.info.passwordWarning = warning;
+    return greetingWith(upstream.greeting, noticeResponse({ severity: 'WARNING', sqlstate: SqlState.warning, message: warning.message, hint: warning.hint }));
   }
 
   /** Step 7: the outcome, once (session-recorder.ts through the host). */

@@ -33,19 +33,6 @@ export function throttleLeave(client: pg.ClientBase, login: string, failed: bool
   return one(client, 'SELECT rolecall.throttle_leave($1, $2, $3) AS r', [login, failed, holdSeconds]);
 }
 
-/** rolecall.sync_parameters(): what the functions accept (the verifier's iteration floor above all). */
-export interface SyncParameters {
-  version: string;
-  min_scram_iterations: number;
-  min_salt_bytes: number;
-  max_valid_for_days: number;
-  max_groups: number;
-}
-
-export function syncParameters(client: pg.ClientBase): Promise<SyncParameters> {
-  return one(client, 'SELECT rolecall.sync_parameters() AS r', []);
-}
-
 export interface SweepCandidate {
   login: string;
   valid_until: Date | null;

@@ -4,6 +4,7 @@ import { silentLogger } from '../log.js';
 import type { SslMode } from '../profiles/schema.js';
 import { isUnreachable } from '../net-errors.js';
 import { pgSslConfig } from './pg-ssl.js';
+import { SCRAM_ITERATIONS } from './scram-verifier.js';
 
 /** Where the sync functions live and the account that may call them. */
 export interface SyncTarget {
@@ -99,6 +100,9 @@ function syncLoginCall(input: SyncLoginInput): [string, unknown[]] {
   return ['SELECT rolecall.sync_login($1, $2, $3::text[], make_interval(secs => $4), $5::jsonb) AS r', [...head, Math.round(seconds), info]];
 }
 
+/** How long the database's verifier iteration floor (rolecall.sync_parameters) is reused before asking again. */
+const PARAMETERS_TTL_MS = 10 * 60_000;
+
 /** Server-side cap on one call: sync_login may wait for a concurrent sync of the same login. */
 const STATEMENT_TIMEOUT_MS = 30_000;
 
@@ -112,6 +116,7 @@ export class SyncClient {
   private readonly pool: pg.Pool;
   private readonly where: string;
   private closed = false;
+  private floor: { value: number; at: number } | null = null;
 
   constructor(
     private readonly target: SyncTarget,
@@ -246,6 +251,25 @@ export class SyncClient {
       if (e instanceof SyncError) throw e;
       throw this.toSyncError(e, 'query');
     }
+  }
+
+  /**
+   * The lowest SCRAM iteration count the database accepts (at least 4096):
+   * rolecall.sync_parameters(), cached for a while. An admin may raise it
+   * with rolecall.configure('min_scram_iterations', …); verifiers are built
+   * with it. Version 1 of the SQL has no such function: 4096 then.
+   */
+  async minScramIterations(now: number = Date.now()): Promise<number> {
+    if (this.floor !== null && now - this.floor.at < PARAMETERS_TTL_MS) return this.floor.value;
+    let value = SCRAM_ITERATIONS;
+    try {
+      const params = await this.call<{ min_scram_iterations?: unknown }>('SELECT rolecall.sync_parameters() AS r', []);
+      value = Math.max(SCRAM_ITERATIONS, Number(params.min_scram_iterations) || 0);
+    } catch (e) {
+      if (!(e instanceof SyncError && e.failure === 'not-installed')) throw e;
+    }
+    this.floor = { value, at: now };
+    return value;
   }
 
   async close(): Promise<void> {

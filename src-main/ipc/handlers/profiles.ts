@@ -1,5 +1,5 @@
 import { findSecretKeys } from '../../core/profiles/secret-keys.js';
-import { isBrokerProfile, profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
+import { describeDirectoryServers, isBrokerProfile, profileSchema, toFieldErrors, type FieldError, type Profile } from '../../core/profiles/schema.js';
 import { secretNames } from '../../core/secrets/secret-store.js';
 import { asStartError } from '../../core/service.js';
 import type { AppContext } from '../app-context.js';
@@ -142,6 +142,7 @@ function summary(p: Profile, secrets: { ldapBind: boolean; sync: boolean }): Pro
     database: p.database.database,
     databaseHost: p.database.host,
     directoryUrl: isBrokerProfile(p) ? '' : p.directory.url,
+    directoryServers: isBrokerProfile(p) ? '' : describeDirectoryServers(p.directory),
     brokerUrls: isBrokerProfile(p) ? p.broker.urls : [],
     secrets,
   };
