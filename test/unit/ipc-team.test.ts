@@ -1,10 +1,13 @@
-import { readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CatalogEntry } from '../../src-main/core/broker-api/schema.js';
 import { keepCatalog } from '../../src-main/ipc/handlers/team-catalogs.js';
 import { freePort } from '../harness/ports.js';
+import { makeTestPki } from '../harness/tls.js';
 import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
 
 // team.add over a catalog answer the main process kept (team.catalog, against the real broker, is
@@ -111,5 +114,38 @@ describe('team.inspect, team.catalog', () => {
       code: 'invalid',
       message: expect.stringContaining('has no team broker to refresh from'),
     });
+  });
+});
+
+describe('team.inspect and team.trust with the team\'s CA file', () => {
+  it('show a broker that sends only its own certificate as untrustable until the CA file is given, then store that file', async () => {
+    mkdirSync(path.join(f.dir, 'pki'));
+    const pki = makeTestPki(path.join(f.dir, 'pki'));
+    const server = https.createServer({ cert: readFileSync(pki.certFile), key: readFileSync(pki.keyFile) });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const alone = await f.ok('team.inspect', { url });
+      expect(alone).toMatchObject({ verified: false, verifiedBy: null, trustable: null, caFile: null, problem: expect.stringContaining('UNABLE_TO_VERIFY_LEAF_SIGNATURE') });
+      expect(alone.chain.map((c) => c.subject)).toEqual(['CN=localhost']);
+
+      const withCa = await f.ok('team.inspect', { url, caFile: pki.caFile });
+      const ca = new X509Certificate(readFileSync(pki.caFile)).fingerprint256;
+      expect(withCa).toMatchObject({ verified: true, verifiedBy: 'ca-file', problem: null, trustable: { subject: 'CN=Rolecall Test CA', fingerprint256: ca } });
+      // Another CA file is not one that vouches for it: nothing to trust.
+      expect(await f.ok('team.inspect', { url, caFile: pki.otherCaFile })).toMatchObject({ verified: false, trustable: null });
+
+      expect(await f.fail('team.trust', { url, caFile: pki.caFile, fingerprint256: new X509Certificate(readFileSync(pki.otherCaFile)).fingerprint256 })).toMatchObject({
+        code: 'invalid',
+        fields: [{ path: 'caFile' }],
+      });
+      const trusted = await f.ok('team.trust', { url, caFile: pki.caFile, fingerprint256: ca });
+      expect(trusted.caFile).toBe(path.join(f.dir, 'ca', 'broker-127.0.0.1.pem'));
+      expect(readFileSync(trusted.caFile, 'utf8')).toBe(readFileSync(pki.caFile, 'utf8'));
+      // Without the file, the broker's own chain offers nothing to trust: refused, nothing else stored.
+      expect(await f.fail('team.trust', { url, fingerprint256: ca })).toMatchObject({ code: 'refused', message: expect.stringContaining('now presents another certificate') });
+    } finally {
+      server.close();
+    }
   });
 });
