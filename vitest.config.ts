@@ -27,6 +27,8 @@ export default defineConfig({
           // Chromium against the web bridge, with real PostgreSQL and Samba AD; builds the renderer itself.
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          // One Samba AD DC for every file (fixed ports), started here.
+          globalSetup: ['test/e2e/global-setup.ts'],
           testTimeout: 240_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { BrokerClient } from '../core/broker-client/broker-client.js';
 import { BrokerFailure } from '../core/broker-client/broker-failure.js';
 import { createLogger } from '../core/log.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
-import { CatalogImportConflict, profilesFromCatalog } from '../core/profiles/from-catalog.js';
+import { brokerCaFileFor, caDirFor, CatalogImportConflict, profilesFromCatalog, saveCatalogImport, writeCaFile } from '../core/profiles/from-catalog.js';
 import { brokerSchema, isBrokerProfile } from '../core/profiles/schema.js';
 import { ProfileStore } from '../core/profiles/store.js';
 import { createSecretStore, secretNames } from '../core/secrets/index.js';
@@ -44,8 +44,7 @@ export async function importBrokerCommand(args: string[], io: CliIo): Promise<nu
     throw new UsageError('--port-base must be a port number from 1024 to 65535');
   }
   const configPath = values.config ?? defaultConfigPath(io.env);
-  const configDir = path.dirname(configPath);
-  const caDir = path.join(configDir, 'ca');
+  const caDir = caDirFor(configPath);
   const broker = brokerSchema.safeParse({ urls: values.broker, ...(values.ca ? { caFile: path.resolve(values.ca) } : {}), database: 'catalog' });
   if (!broker.success) throw new UsageError(`--broker: ${broker.error.issues.map((i) => i.message).join('; ')}`);
   const store = new ProfileStore(configPath);
@@ -90,7 +89,7 @@ export async function importBrokerCommand(args: string[], io: CliIo): Promise<nu
   let brokerCaFile: string | undefined;
   let brokerCa: string | undefined;
   if (broker.data.caFile !== undefined) {
-    brokerCaFile = path.join(caDir, `broker-${new URL(broker.data.urls[0]!).hostname.replace(/[^A-Za-z0-9.-]/g, '_')}.pem`);
+    brokerCaFile = brokerCaFileFor(caDir, broker.data.urls[0]!);
     brokerCa = readFileSync(broker.data.caFile, 'utf8');
   }
   let plan;
@@ -108,13 +107,8 @@ export async function importBrokerCommand(args: string[], io: CliIo): Promise<nu
     throw e;
   }
 
-  mkdirSync(caDir, { recursive: true });
-  if (brokerCaFile !== undefined && brokerCa !== undefined) writeFileSync(brokerCaFile, brokerCa, { mode: 0o644 });
-  for (const f of plan.caFiles) writeFileSync(f.file, f.pem, { mode: 0o644 });
-  const ids = new Set(plan.profiles.map((p) => p.input.id));
-  const profiles = [...loaded.config.profiles.map((p) => (ids.has(p.id) ? plan.profiles.find((x) => x.input.id === p.id)!.input : p))];
-  for (const p of plan.profiles) if (p.status === 'new') profiles.push(p.input);
-  const errors = await store.save({ ...loaded.config, profiles });
+  if (brokerCaFile !== undefined && brokerCa !== undefined) writeCaFile(brokerCaFile, brokerCa);
+  const errors = await saveCatalogImport(store, loaded.config, plan);
   if (errors) {
     printFieldErrors(io, configPath, errors);
     return 1;

@@ -10,7 +10,7 @@ import { createDirectory } from './directory/index.js';
 import { SyncClient } from './sync/sync-client.js';
 import { syncTarget } from './sync/sync-target.js';
 import type { Authenticator } from './auth/authenticator.js';
-import { BrokerAuthenticator, brokerSettingsFor } from './auth/broker-authenticator.js';
+import { BrokerAuthenticator, brokerSettingsFor, type BrokerCredential, type BrokerTrouble } from './auth/broker-authenticator.js';
 import { DirectoryAuthenticator, authSettingsFor, type DirectoryPort, type SyncPort } from './auth/directory-authenticator.js';
 import { BrokerClient } from './broker-client/broker-client.js';
 import { BrokerFailure } from './broker-client/broker-failure.js';
@@ -70,6 +70,14 @@ export function asStartError(e: unknown, profileId: string): StartError {
  */
 export interface ServiceStatus extends ProxyStatus {
   pendingRestart: boolean;
+  /** A broker profile's signed-in logins and when each one's database password expires (absent for direct profiles). */
+  brokerCredentials?: BrokerCredential[];
+}
+
+/** A broker profile's sign-in failed in a way the user should be told about (unreachable, certificate, throttled). */
+export interface BrokerTroubleEvent extends BrokerTrouble {
+  profileId: string;
+  profileName: string;
 }
 
 /** What saving a profile did to its running proxy. */
@@ -84,6 +92,7 @@ export type ApplyResult =
 export interface ServiceEvents {
   status: [ServiceStatus];
   connection: [ConnectionEvent];
+  broker: [BrokerTroubleEvent];
 }
 
 /** The settings a running proxy was started with, to tell whether a save changes anything. */
@@ -104,6 +113,8 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
   private readonly pending = new Map<string, { to: Profile; from: StartedWith }>();
   /** One start/stop/restart per profile at a time, so a save cannot race a toggle. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Each running broker profile's authenticator, for the credentials its status shows. */
+  private readonly brokerAuth = new Map<string, BrokerAuthenticator>();
   private readonly digestKey = randomBytes(32);
   private readonly logger: Logger;
 
@@ -239,7 +250,10 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
       if (e instanceof BrokerFailure) throw new StartError(e.message, profile.id, { cause: e });
       throw e;
     }
-    return { authenticator: new BrokerAuthenticator(brokerSettingsFor(profile), client, this.logger), secrets: NO_SECRETS };
+    const authenticator = new BrokerAuthenticator(brokerSettingsFor(profile), client, this.logger);
+    authenticator.on('trouble', (t) => this.emit('broker', { ...t, profileId: profile.id, profileName: profile.name }));
+    this.brokerAuth.set(profile.id, authenticator);
+    return { authenticator, secrets: NO_SECRETS };
   }
 
   private async stopNow(profileId: string, graceMs?: number): Promise<void> {
@@ -248,6 +262,7 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
     await proxy.stop(graceMs);
     this.proxies.delete(profileId);
     this.startedWith.delete(profileId);
+    this.brokerAuth.delete(profileId);
     this.emitStatus(proxy);
   }
 
@@ -283,7 +298,12 @@ export class ProxyService extends EventEmitter<ServiceEvents> {
 
   private decorate(s: ProxyStatus): ServiceStatus {
     // Pending is cleared before a restart stops the old proxy, so only the running, current one can carry it.
-    return { ...s, pendingRestart: s.state === 'running' && this.pending.has(s.profileId) };
+    const broker = this.brokerAuth.get(s.profileId);
+    return {
+      ...s,
+      pendingRestart: s.state === 'running' && this.pending.has(s.profileId),
+      ...(broker && s.state === 'running' ? { brokerCredentials: broker.credentials() } : {}),
+    };
   }
 
   private emitStatus(proxy: ProfileProxy): void {

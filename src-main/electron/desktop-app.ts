@@ -1,6 +1,7 @@
 import { app, ipcMain, Notification, powerMonitor, session } from 'electron';
 import type { ConnectionEvent, ProxyStatus } from '../core/proxy/profile-proxy.js';
-import type { ProxyEventSource } from '../ipc/event-source.js';
+import type { BrokerTroubleEvent } from '../core/service.js';
+import type { BrokerEventSource, ProxyEventSource } from '../ipc/event-source.js';
 import type { HandlerMap } from '../ipc/handlers/types.js';
 import { forwardProxyEvents, registerIpcHandlers } from './ipc-adapter.js';
 import { LaunchAtLogin, HIDDEN_ARG } from './login-item.js';
@@ -16,7 +17,7 @@ import { MainWindow } from './windows.js';
 /** What the host needs from the engine: the contract's handlers and the proxy service behind them. */
 export interface Engine {
   handlers: HandlerMap;
-  service: ProxyEventSource & RecheckableService & { stopAll(graceMs?: number): Promise<void> };
+  service: ProxyEventSource & BrokerEventSource & RecheckableService & { stopAll(graceMs?: number): Promise<void> };
   /** Closes the history database and whatever else the context opened. */
   close(): Promise<void> | void;
 }
@@ -105,6 +106,13 @@ export async function startDesktopApp(options: DesktopAppOptions): Promise<Deskt
         await engine.handlers['proxies.stop']({ id: action.profileId });
         refreshSoon();
         return;
+      case 'restart': {
+        // Open sessions get the usual grace, as with the window's Restart button.
+        const r = await engine.handlers['proxies.restart']({ id: action.profileId });
+        if (!r.ok) notifier.notice(`restart:${action.profileId}`, `Rolecall could not restart ${profileNames.get(action.profileId) ?? action.profileId}`, r.error.message);
+        refreshSoon();
+        return;
+      }
       case 'launch-at-login':
         launchAtLogin.set(action.enabled);
         refreshSoon();
@@ -134,8 +142,10 @@ export async function startDesktopApp(options: DesktopAppOptions): Promise<Deskt
     refreshSoon();
   };
   const onConnection = (e: ConnectionEvent) => notifier.connection(e, profileNames.get(e.profileId) ?? e.profileId);
+  const onBroker = (e: BrokerTroubleEvent) => notifier.broker(e);
   engine.service.on('status', onStatus);
   engine.service.on('connection', onConnection);
+  engine.service.on('broker', onBroker);
 
   const stopWatching = watchPowerAndNetwork({
     powerMonitor,
@@ -163,6 +173,7 @@ export async function startDesktopApp(options: DesktopAppOptions): Promise<Deskt
       stopForwarding();
       engine.service.off('status', onStatus);
       engine.service.off('connection', onConnection);
+      engine.service.off('broker', onBroker);
       // Open sessions get a grace period, then are closed; never hang the quit on them.
       const grace = options.quitGraceMs ?? 3000;
       await Promise.race([engine.service.stopAll(grace).catch(() => undefined), delay(grace + 2000)]);

@@ -1,4 +1,5 @@
 import type { ConnectionEvent, ProxyState, ProxyStatus } from '../core/proxy/profile-proxy.js';
+import type { BrokerTroubleEvent } from '../core/service.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 /** Where a notification goes: Electron's Notification in the app, a list in tests. */
@@ -58,6 +59,39 @@ export class DesktopNotifier {
       body: status.error ?? 'the proxy stopped on an error',
       page: 'status',
     });
+  }
+
+  /**
+   * A broker profile could not sign someone in for a reason the client shows
+   * badly or not at all: no broker answered, its certificate is not trusted,
+   * or the login is held after a wrong password (or by the rate limit).
+   */
+  broker(event: BrokerTroubleEvent): void {
+    switch (event.kind) {
+      case 'unreachable':
+        this.notify(`broker-unreachable:${event.profileId}`, {
+          title: `Rolecall cannot reach your team's broker (${event.profileName})`,
+          body: `${event.message}. Check your VPN or network; other profiles keep working, and nothing needs a restart when it is back.`,
+          page: 'status',
+        });
+        return;
+      case 'certificate':
+        this.notify(`broker-certificate:${event.profileId}`, {
+          title: `Rolecall does not trust your team's broker (${event.profileName})`,
+          body: `${event.message}. Ask your team whether its certificate changed; Connect to your team shows the new one before you trust it.`,
+          page: 'status',
+        });
+        return;
+      case 'throttled': {
+        const wait = event.retryAfterSeconds === undefined ? '' : ` Try again in ${event.retryAfterSeconds} s.`;
+        this.notify(`broker-throttled:${event.profileId}:${event.login}`, {
+          title: `Sign-ins for ${event.login} are on hold (${event.profileName})`,
+          body: `${event.message}.${wait} Holding them keeps retries from locking your directory account.`,
+          page: 'history',
+        });
+        return;
+      }
+    }
   }
 
   /** Anything else worth telling (keychain missing, changes after resume). */

@@ -21,6 +21,8 @@ export interface TrayState {
 export type TrayAction =
   | { type: 'start'; profileId: string }
   | { type: 'stop'; profileId: string }
+  /** Applies saved settings that wait for a restart (clients were connected when they were saved). */
+  | { type: 'restart'; profileId: string }
   /** Without a page, an open window stays where the user left it. */
   | { type: 'open'; page?: 'history' | 'new-profile' }
   | { type: 'launch-at-login'; enabled: boolean }
@@ -64,6 +66,9 @@ export function trayMenuModel(state: TrayState): TrayItem[] {
       action: checked ? { type: 'stop', profileId: row.id } : { type: 'start', profileId: row.id },
     });
     if (st === 'error' && row.status?.error) items.push({ kind: 'label', label: `    ${truncate(row.status.error, MAX_ERROR_CHARS)}` });
+    if (st === 'running' && row.status?.pendingRestart === true) {
+      items.push({ kind: 'action', label: `    Restart to apply (${row.name})`, action: { type: 'restart', profileId: row.id }, enabled: true });
+    }
   }
 
   items.push({ kind: 'separator' });

@@ -52,6 +52,10 @@ export const channelNames = [
   'clients.writePgService',
   'clients.checkPort',
   'app.info',
+  'team.inspect',
+  'team.trust',
+  'team.catalog',
+  'team.add',
 ] as const satisfies readonly Channel[];
 type MissingChannel = Exclude<Channel, (typeof channelNames)[number]>;
 const everyChannelListed: [MissingChannel] extends [never] ? true : MissingChannel = true;

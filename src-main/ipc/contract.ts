@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { FieldError, Profile, ProfileInput, Settings } from '../core/profiles/schema.js';
 import type { ServersReport } from '../core/diagnostics/directory-servers.js';
 import type { ConnectionEvent } from '../core/proxy/profile-proxy.js';
+import type { CertificateFacts } from '../core/broker-client/peer-certificate.js';
 import type { ServiceStatus } from '../core/service.js';
 import type { ConnectionRecord, SummaryBucket } from '../core/history/record.js';
 
@@ -95,6 +96,64 @@ export interface AccessCheckResult {
   verdict: string;
 }
 
+/** A certificate as the "Connect to your team" page shows it before the user trusts it (its fingerprint is what to compare). */
+export type CertificateInfo = Omit<CertificateFacts, 'pem'>;
+
+/** team.inspect: what the broker's URL presents over TLS, read without trusting it (nothing is sent). */
+export interface BrokerInspection {
+  /** The URL as profiles will store it (normalized). */
+  url: string;
+  /** The certificate verified (chain and host name) against Node's trusted roots, or the CA file given. */
+  verified: boolean;
+  verifiedBy: 'system' | 'ca-file' | null;
+  /** Why it did not verify. */
+  problem: string | null;
+  /** The broker's certificate first, then its issuers as it sent them. */
+  chain: CertificateInfo[];
+  /** The certificates of the CA file given, as read. */
+  caFile: CertificateInfo[] | null;
+  /**
+   * What "Trust" would store as the profiles' CA: the CA file's first
+   * certificate when it verifies the broker, else the top of the presented
+   * chain when it is self-signed; null when nothing shown here can make it
+   * verify (then the team's CA file is needed).
+   */
+  trustable: CertificateInfo | null;
+}
+
+/** One database of the broker's catalog, as the app offers it. */
+export interface CatalogChoice {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  sslmode: string;
+  sessionDefaults: Record<string, string>;
+  suggestedLocalPort: number;
+  /** new; present: a broker profile with this id exists (adding it again refreshes it and keeps its port); conflict: a direct profile has this id. */
+  state: 'new' | 'present' | 'conflict';
+  /** The local port it gets: its profile's when present, else the suggestion when free, else the next free one. */
+  localPort: number;
+  /** Who holds the suggested port (free: true when nobody). */
+  suggestedPort: PortCheck;
+}
+
+/** team.catalog: the databases the broker serves to this user; the password was used for this one request. */
+export interface TeamCatalog {
+  /** Names this answer for team.add (kept in the main process for a few minutes; it holds no secret). */
+  catalogId: string;
+  brokerUrls: string[];
+  caFile: string | null;
+  databases: CatalogChoice[];
+  /** This broker's profiles whose database the broker no longer serves. */
+  gone: { profileId: string; name: string; database: string }[];
+}
+
+export interface TeamAddResult {
+  profiles: { id: string; status: 'new' | 'updated'; port: number; applied: ApplyOutcome }[];
+}
+
 export interface ClientStrings {
   psql: string;
   libpq: string;
@@ -152,7 +211,8 @@ export const requestSchemas = {
   'proxies.restart': z.object({ id: profileId }),
   'diagnostics.testDirectory': z.object({ profile: z.unknown(), login: z.string().optional(), password: z.string().optional() }),
   'diagnostics.testDatabase': z.object({ profile: z.unknown() }),
-  'diagnostics.accessCheck': z.object({ profileId, login: z.string().min(1), password: z.string().optional() }),
+  /** subject: a broker profile explains another login's access (the caller's own password is checked first). */
+  'diagnostics.accessCheck': z.object({ profileId, login: z.string().min(1), password: z.string().optional(), subject: z.string().min(1).max(256).optional() }),
   'setup.installSql': z.object({}),
   'setup.install': adminCredentials,
   'setup.createSyncLogin': adminCredentials,
@@ -171,6 +231,21 @@ export const requestSchemas = {
   'clients.writePgService': z.object({ profileId, login: z.string().optional() }),
   'clients.checkPort': z.object({ port: z.number().int().min(1).max(65535), exceptProfileId: z.string().optional() }),
   'app.info': z.object({}),
+  /** Connect to your team: read the broker's certificate (nothing is sent), with the team's CA file when it uses a private CA. */
+  'team.inspect': z.object({ url: z.string().min(1).max(2000), caFile: z.string().min(1).optional() }),
+  /** Store the certificate the user was shown (by fingerprint) as the broker's CA beside the config. */
+  'team.trust': z.object({ url: z.string().min(1).max(2000), fingerprint256: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/), caFile: z.string().min(1).optional() }),
+  /** Sign in to the broker's catalog with the user's directory password (used for this request only, never stored). */
+  'team.catalog': z.object({
+    broker: z.union([z.object({ profileId }), z.object({ urls: z.array(z.string().min(1)).min(1).max(10), caFile: z.string().min(1).optional() })]),
+    login: z.string().min(1).max(256),
+    password: z.string().min(1).max(1024),
+  }),
+  /** Broker profiles for the chosen databases of a catalog answer, on the chosen local ports. */
+  'team.add': z.object({
+    catalogId: z.string().min(1).max(100),
+    databases: z.array(z.object({ id: z.string().min(1), port: z.number().int().min(1024).max(65535) })).min(1).max(100),
+  }),
 } as const;
 
 export type Channel = keyof typeof requestSchemas;
@@ -211,6 +286,10 @@ export interface Responses {
   'clients.writePgService': { file: string; service: string };
   'clients.checkPort': PortCheck;
   'app.info': AppInfo;
+  'team.inspect': BrokerInspection;
+  'team.trust': { caFile: string; certificate: CertificateInfo };
+  'team.catalog': TeamCatalog;
+  'team.add': TeamAddResult;
 }
 
 /** Events pushed main → renderer. */

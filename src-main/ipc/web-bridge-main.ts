@@ -14,7 +14,7 @@ import { startWebBridge } from './web-bridge.js';
  *   node --import tsx src-main/ipc/web-bridge-main.ts [--config FILE] [--port N]
  *        [--static DIR] [--history FILE|:memory:] [--secrets keychain|memory] [--sql DIR]
  *
- * Prints one JSON line on stdout when ready: {"url":..., "port":..., "token":...}.
+ * Prints one JSON line on stdout when ready: {"url":..., "open": url?token=..., "port":..., "token":...}.
  * Logs go to stderr. SIGINT/SIGTERM stop the proxies and exit 0.
  */
 
@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     ...(values.sql ? { sqlDir: path.resolve(values.sql) } : {}),
   });
   const bridge = await startWebBridge({ handlers: createHandlers(ctx), events: ctx.service, port, logger, ...(staticDir ? { staticDir } : {}) });
-  process.stdout.write(`${JSON.stringify({ url: bridge.url, port: bridge.port, token: bridge.token, config: ctx.configPath, static: staticDir ?? null })}\n`);
+  process.stdout.write(`${JSON.stringify({ url: bridge.url, open: bridge.openUrl, port: bridge.port, token: bridge.token, config: ctx.configPath, static: staticDir ?? null })}\n`);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

@@ -11,14 +11,18 @@ import type { ProxyEventSource } from './event-source.js';
 import type { HandlerMap } from './handlers/types.js';
 
 /*
- * DEV/TEST ONLY. Serves the contract's handlers to the renderer running in a
- * plain browser, so browser tests drive the real engine. Never imported by
- * src-main/electron (a test checks), never part of the packaged app.
+ * DEV, TEST AND DEMO ONLY. Serves the contract's handlers to the renderer
+ * running in a plain browser, so browser tests drive the real engine and
+ * `rolecall demo` shows the app's pages. Never imported by src-main/electron
+ * (a test checks), never part of the packaged app.
  *
  * Who may use it: only 127.0.0.1 is listened on; requests must name this
- * server in Host (and Origin, when sent), which defeats DNS rebinding; /api
- * needs the random token written into the served index.html, so another page
- * on this machine cannot drive it.
+ * server in Host (and Origin, when sent), which defeats DNS rebinding; every
+ * request needs the per-run random token: the printed address carries it
+ * (?token=), the first load trades it for an HttpOnly, SameSite=Strict cookie
+ * that the page's files are then served with, and /api needs it as a header
+ * (from a meta tag in the served index.html, which a page elsewhere cannot
+ * read), so no other page or program on this machine can load or drive it.
  */
 
 export interface WebBridgeOptions {
@@ -37,6 +41,8 @@ export interface WebBridgeOptions {
 export interface WebBridge {
   /** http://127.0.0.1:<port>/ */
   url: string;
+  /** The address to open: url with ?token=, which the first load turns into a cookie. */
+  openUrl: string;
   port: number;
   /** Required on /api as the X-Rolecall-Token header (or ?token= for the event stream). */
   token: string;
@@ -45,7 +51,12 @@ export interface WebBridge {
 
 export const TOKEN_HEADER = 'x-rolecall-token';
 export const TOKEN_META = 'rolecall-bridge-token';
+/** The cookie is per port: cookies do not tell ports apart, and two bridges may run side by side. */
+export function tokenCookieName(port: number): string {
+  return `rolecall_bridge_${port}`;
+}
 const MAX_BODY = 6 * 1024 * 1024;
+const NO_TOKEN = 'This Rolecall page needs its token: open the address Rolecall printed (…/?token=…); it is new at every run.';
 const HEARTBEAT_MS = 15_000;
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -82,14 +93,31 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (!sameOrigin(req, port)) return sendText(res, 403, 'forbidden: this server only answers http://127.0.0.1 and http://localhost on its own port');
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const cookie = cookieValue(req, tokenCookieName(port));
     if (url.pathname.startsWith('/api/')) {
-      const given = url.pathname === '/api/events' ? url.searchParams.get('token') : headerValue(req, TOKEN_HEADER);
+      // /api/invoke needs the header: a cookie alone would let a form post ride on it.
+      const given = url.pathname === '/api/events' ? (url.searchParams.get('token') ?? cookie) : headerValue(req, TOKEN_HEADER);
       if (!tokenMatches(given, tokenBytes)) return sendJson(res, 401, refused('missing or wrong bridge token'));
       if (url.pathname === '/api/invoke' && req.method === 'POST') return invoke(req, res);
       if (url.pathname === '/api/events' && req.method === 'GET') return openEventStream(req, res);
       return sendJson(res, 404, { ok: false, error: { code: 'not-found', message: `no such endpoint ${req.method} ${url.pathname}` } });
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed');
+    const fromUrl = url.searchParams.get('token');
+    if (fromUrl !== null) {
+      if (!tokenMatches(fromUrl, tokenBytes)) return sendText(res, 401, NO_TOKEN);
+      // The printed address's token becomes a cookie, and leaves the address bar (and the history).
+      url.searchParams.delete('token');
+      res.writeHead(303, {
+        ...securityHeaders(),
+        'set-cookie': `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+        // One leading slash only: "//host" would send the browser elsewhere.
+        location: `/${url.pathname.replace(/^\/+/, '')}${url.search}`,
+        'cache-control': 'no-store',
+      });
+      return void res.end();
+    }
+    if (!tokenMatches(cookie, tokenBytes)) return sendText(res, 401, NO_TOKEN);
     return serveStatic(url.pathname, req, res);
   }
 
@@ -185,6 +213,7 @@ export async function startWebBridge(options: WebBridgeOptions): Promise<WebBrid
 
   return {
     url: `http://127.0.0.1:${port}/`,
+    openUrl: `http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`,
     port,
     token,
     async close() {
@@ -230,6 +259,14 @@ function securityHeaders(): Record<string, string> {
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
   };
+}
+
+function cookieValue(req: http.IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
 }
 
 function headerValue(req: http.IncomingMessage, name: string): string | undefined {

@@ -156,7 +156,7 @@ export function applyPreset(draft: ProfileDraft, kind: DirectoryKind): ProfileDr
   return { ...draft, kind, loginAttribute: p.loginAttribute, groupStrategy: p.groupStrategy, startTls: p.startTls };
 }
 
-/** The form for a direct profile (broker profiles are shown read-only, BrokerProfileView.svelte). */
+/** The form for a direct profile (broker profiles have their own, lib/broker-form.ts). */
 export function fromProfile(p: DirectProfile): ProfileDraft {
   return {
     id: p.id,

@@ -8,7 +8,8 @@ export type Route =
   | { page: 'setup'; id: string | null }
   | { page: 'history' }
   | { page: 'access'; id: string | null }
-  | { page: 'clients'; id: string | null };
+  | { page: 'clients'; id: string | null }
+  | { page: 'connect' };
 
 export function parseRoute(hash: string): Route {
   const [page, rawId] = hash.replace(/^#\/?/, '').split('/');
@@ -24,6 +25,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'access', id };
     case 'clients':
       return { page: 'clients', id };
+    case 'connect':
+      return { page: 'connect' };
     default:
       return { page: 'status' };
   }

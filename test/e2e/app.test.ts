@@ -1,19 +1,16 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { createAppContext, type AppContext } from '../../src-main/ipc/app-context.js';
-import { createHandlers } from '../../src-main/ipc/handlers/index.js';
-import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
-import { MemorySecretStore } from '../../src-main/core/secrets/memory-store.js';
-import { silentLogger } from '../../src-main/core/log.js';
+import type { AppContext } from '../../src-main/ipc/app-context.js';
+import type { WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
-import { startSambaAd, type SambaServer } from '../harness/samba.js';
+import { attachSambaAd, type SambaDirectory } from '../harness/samba.js';
 import { freePort, tempDir } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/run.js';
 import { tlsAfterSslRequest } from '../harness/pg-wire.js';
-import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
+import { startAppUnderTest, RENDERER_DIST as DIST, type AppUnderTest } from '../harness/app-under-test.js';
+import { appPage, screenshot, seriousViolations, SCREENSHOT_DIR, type BrowserSession } from '../harness/browser.js';
 
 /*
  * The desktop app's renderer in real Chromium, through the web bridge, over
@@ -22,7 +19,6 @@ import { launchBrowser, screenshot, seriousViolations, SCREENSHOT_DIR, type Brow
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const DIST = path.join(ROOT, 'dist', 'renderer');
 const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 
 const ALICE = { login: 'alice', password: 'Alice-Pass-1x' }; // pg-app-data directly, pg-app-read through team-analysts
@@ -31,7 +27,8 @@ const CARL = { login: 'carl', password: 'Carl-Pass-1x' }; // pg-app-data, under 
 const PROFILE_ID = 'app-samba-ad';
 
 let pg: PgServer;
-let samba: SambaServer;
+let samba: SambaDirectory;
+let app: AppUnderTest;
 let ctx: AppContext;
 let bridge: WebBridge;
 let session: BrowserSession;
@@ -46,34 +43,19 @@ function psql(user: string, password: string, sql: string): Promise<RunResult> {
 }
 
 async function go(hash: string): Promise<void> {
-  await page.goto(`${bridge.url}${hash}`);
+  await page.goto(`${bridge.openUrl}${hash}`);
   await page.locator('h1').first().waitFor();
 }
 
-/** axe on the page as it stands: nothing serious or critical. */
-async function expectAccessible(what: string): Promise<void> {
-  const found = await seriousViolations(page);
-  expect(found, `${what}: ${JSON.stringify(found, null, 1)}`).toEqual([]);
-}
-
-function nav(name: string) {
-  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
-}
-
-/**
- * Open a page from the main navigation and wait until it is the current page.
- * The hash route changes on an async hashchange event, so without this wait a
- * following fill() can land in the previous page's field of the same label.
- */
-async function goTo(name: string): Promise<void> {
-  await nav(name).click();
-  await expect.poll(() => nav(name).getAttribute('aria-current')).toBe('page');
-}
+const ui = () => appPage(page);
+const expectAccessible = (what: string) => ui().expectAccessible(what);
+const nav = (name: string) => ui().nav(name);
+const goTo = (name: string) => ui().goTo(name);
 
 beforeAll(async () => {
-  // Build the renderer from the current source: the test must exercise what ships.
-  await build({ configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn' });
-  [pg, samba] = await Promise.all([startPostgres({ version: 18 }), startSambaAd()]);
+  // The suite's one Samba AD DC (test/e2e/global-setup.ts); these users and groups are this file's.
+  samba = attachSambaAd(inject('samba'));
+  pg = await startPostgres({ version: 18 });
   await pg.query('CREATE DATABASE app');
   await samba.createUser(ALICE.login, ALICE.password, 'Alice', 'Example');
   await samba.createUser(BOB.login, BOB.password, 'Bob', 'Example');
@@ -88,35 +70,27 @@ beforeAll(async () => {
   await samba.sambaTool(['domain', 'passwordsettings', 'pso', 'apply', 'two-days', CARL.login]);
 
   dir = tempDir('e2e');
-  ctx = await createAppContext({
-    configPath: path.join(dir, 'config.json'),
-    historyPath: path.join(dir, 'history.sqlite3'),
-    secrets: new MemorySecretStore(),
-    tlsDir: path.join(dir, 'tls'),
-    logger: silentLogger,
-    // HOME and PGSERVICEFILE point into the temp dir: the real ~/.pg_service.conf is never touched.
-    env: { PATH: process.env.PATH ?? '', HOME: dir, PGSERVICEFILE: path.join(dir, 'pg_service.conf') },
-  });
-  bridge = await startWebBridge({ handlers: createHandlers(ctx), events: ctx.service, staticDir: DIST });
-  session = await launchBrowser();
-  page = session.page;
-  rmSync(SCREENSHOT_DIR, { recursive: true, force: true });
+  app = await startAppUnderTest(dir);
+  ({ ctx, bridge, session, page } = app);
 }, 180_000);
 
 afterAll(async () => {
-  await session?.close();
-  await bridge?.close();
-  await ctx?.close();
-  await Promise.allSettled([pg?.stop(), samba?.stop()]);
+  await app?.close();
+  await pg?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
-  it('starts empty and says what to do next', async () => {
+  it('starts empty and offers the team broker first, setting a database up by hand under Advanced', async () => {
     await go('#/status');
     await expect.poll(() => page.getByText('No profiles yet').isVisible()).toBe(true);
+    const firstRun = page.getByTestId('first-run');
+    expect(await firstRun.getByRole('link', { name: 'Connect to your team' }).getAttribute('class')).toContain('primary');
+    const advanced = firstRun.getByRole('region', { name: 'Advanced' });
+    expect((await advanced.textContent())?.replace(/\s+/g, ' ')).toContain("this machine holds the directory service account's password and the database's sync password");
     await expectAccessible('status (empty)');
-    await page.getByRole('link', { name: 'Create a profile' }).click();
+    await screenshot(page, 'first-run');
+    await advanced.getByRole('link', { name: 'Set up a database by hand' }).click();
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('New profile');
   });
 
@@ -440,7 +414,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     expect(refused.code).not.toBe(0);
   });
 
-  it('shows a broker profile beside the direct one: read-only details, no secret asked for, startable, deletable', async () => {
+  it('shows a broker profile beside the direct one: its own editor with no secret field, startable, deletable', async () => {
     const brokerPort = await freePort();
     const broker = {
       mode: 'broker' as const,
@@ -462,13 +436,16 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     await expect.poll(() => card.getByTestId('state').textContent(), { timeout: 20_000 }).toBe('Running');
     await expectAccessible('status with a broker profile');
 
-    await card.getByRole('link', { name: 'Details' }).click();
+    await card.getByRole('link', { name: 'Edit' }).click();
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Profile: HR (team broker)');
-    expect(await page.getByTestId('broker-read-only').textContent()).toContain('this profile holds no secret');
-    expect(await page.getByText('https://broker.corp.test:8443').count()).toBe(1);
-    expect(await page.getByRole('button', { name: 'Save profile' }).count()).toBe(0);
+    expect(await page.getByTestId('broker-profile-note').textContent()).toContain('There is no password to type or store here');
+    expect(await page.getByLabel('Broker URLs').inputValue()).toBe('https://broker.corp.test:8443');
+    // No field for a stored secret; the one password box is Refresh from team's sign-in, used once.
+    expect(await page.locator('#secret-ldap-bind, #secret-sync').count()).toBe(0);
+    expect(await page.locator('input[type="password"]').count()).toBe(1);
+    expect(await page.locator('#refresh-password-msg').textContent()).toBe('Used for this one request, never stored');
     await screenshot(page, 'broker-profile');
-    await expectAccessible('broker profile (read-only)');
+    await expectAccessible('broker profile editor');
 
     await page.getByRole('button', { name: 'Delete profile…' }).click();
     await page.getByRole('button', { name: 'Delete', exact: true }).click();
@@ -524,7 +501,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     const darkPage = await dark.newPage();
     try {
       for (const [name, hash] of [['status', '#/status'], ['profile-editor', `#/profiles/${PROFILE_ID}`], ['history', '#/history']] as const) {
-        await darkPage.goto(`${bridge.url}${hash}`);
+        await darkPage.goto(`${bridge.openUrl}${hash}`);
         await darkPage.locator('h1').first().waitFor();
         await darkPage.waitForTimeout(300);
         const found = await seriousViolations(darkPage);
@@ -545,7 +522,7 @@ describe('Rolecall in the browser, against PostgreSQL 18 and Samba AD', () => {
     expect(session.cspViolations).toEqual([]);
     expect(session.errors).toEqual([]);
     mkdirSync(DOCS_SHOTS, { recursive: true });
-    for (const name of ['status', 'profile-editor', 'history']) {
+    for (const name of ['first-run', 'status', 'profile-editor', 'history']) {
       const from = path.join(SCREENSHOT_DIR, `${name}.png`);
       expect(existsSync(from)).toBe(true);
       copyFileSync(from, path.join(DOCS_SHOTS, `${name}.png`));

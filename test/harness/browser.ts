@@ -1,6 +1,7 @@
 import { readFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { tempDir } from './ports.js';
 
 /** Debian's Chromium, headless, with nothing phoning home. */
@@ -136,4 +137,26 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
   if (height !== before.height) await page.setViewportSize(before);
   return file;
+}
+
+/** The app's page as the browser suite drives it: the main navigation and the accessibility check. */
+export function appPage(page: Page) {
+  const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+  return {
+    nav,
+    /**
+     * Opens a page from the main navigation and waits until it is the current page.
+     * The hash route changes on an async hashchange event, so without this wait a
+     * following fill() can land in the previous page's field of the same label.
+     */
+    async goTo(name: string): Promise<void> {
+      await nav(name).click();
+      await expect.poll(() => nav(name).getAttribute('aria-current')).toBe('page');
+    },
+    /** axe on the page as it stands: nothing serious or critical. */
+    async expectAccessible(what: string): Promise<void> {
+      const found = await seriousViolations(page);
+      expect(found, `${what}: ${JSON.stringify(found, null, 1)}`).toEqual([]);
+    },
+  };
 }

@@ -16,7 +16,8 @@ export type SambaDnsRecord =
   | { type: 'A' | 'AAAA'; address: string; ttl?: number }
   | { type: 'SRV'; target: string; port: number; priority?: number; weight?: number; ttl?: number };
 
-export interface SambaServer {
+/** A running DC as plain data: what a test file needs to reach it and to change its users (see attachSambaAd). */
+export interface SambaDescription {
   /** ldap://127.0.0.1 (port 389): simple binds need TLS here, as on a real DC. */
   url: string;
   /** ldaps://127.0.0.1 (port 636), certificate from `pki`. */
@@ -31,6 +32,16 @@ export interface SambaServer {
   servicePassword: string;
   pki: TestPki;
   dir: string;
+  /** The DC's own DNS name; its certificate is valid for it too. */
+  hostName: string;
+  /** smb.conf of the domain, for samba-tool. */
+  conf: string;
+  /** With `{ dns: true }`: the DC's internal DNS server (port 53), which publishes the domain's SRV records. */
+  dnsServer?: string;
+}
+
+/** What a test does to the domain's users and groups, with samba-tool and ldb tools on its files. */
+export interface SambaDirectory extends SambaDescription {
   /** DN is built by Samba from given name + surname: look it up, never guess it. */
   createUser(login: string, password: string, given: string, surname: string): Promise<void>;
   addGroup(name: string): Promise<void>;
@@ -43,15 +54,16 @@ export interface SambaServer {
   modify(ldif: string): Promise<void>;
   /** Reads the domain's database directly (ldbsearch, LDIF text): to check the DC's own view in a test. */
   ldbSearch(filter: string, attributes: string[]): Promise<string>;
-  /** The DC's own DNS name; its certificate is valid for it too. */
-  hostName: string;
-  /** With `{ dns: true }`: the DC's internal DNS server (port 53), which publishes the domain's SRV records. */
-  dnsServer?: string;
+}
+
+export interface SambaServer extends SambaDirectory {
   /** With `{ dns: true }`: replaces the records of one name in the domain's DNS zones ([] removes it). */
   setDnsRecords(name: string, records: SambaDnsRecord[]): Promise<void>;
   /** Stops the DC process and keeps the domain; `startDaemon()` brings the same DC back on the same ports. */
   stopDaemon(): Promise<void>;
   startDaemon(): Promise<void>;
+  /** The plain data of this DC, to hand to test files started elsewhere (attachSambaAd). */
+  describe(): SambaDescription;
   stop(): Promise<void>;
 }
 
@@ -144,36 +156,15 @@ export async function startSambaAd(options: { dns?: boolean } = {}): Promise<Sam
   const stopDaemon = (): Promise<void> => samba.stop();
   await startDaemon();
 
-  const sambaTool = async (args: string[]): Promise<string> => {
-    const { stdout } = await run('samba-tool', [...args, '-s', conf], { timeout: 60_000 });
-    return stdout;
-  };
-
   const setDnsRecords = async (name: string, records: SambaDnsRecord[]): Promise<void> => {
     if (!dns) throw new Error('setDnsRecords needs startSambaAd({ dns: true })');
     // Samba's own Python bindings live with the system interpreter, not any other python3 on PATH.
     await run('/usr/bin/python3', [DNS_HELPER, conf, name, JSON.stringify(records)], { timeout: 60_000 });
   };
-  const modify = async (ldif: string): Promise<void> => {
-    await new Promise<void>((resolve, reject) => {
-      const p = execFile('ldbmodify', ['-H', path.join(dir, 'private', 'sam.ldb')], { timeout: 60_000 }, (e, _out, err) =>
-        e ? reject(new Error(`ldbmodify failed: ${err || e.message}`)) : resolve(),
-      );
-      p.stdin?.end(ldif);
-    });
-  };
-
-  const ldbSearch = async (filter: string, attributes: string[]): Promise<string> => {
-    const { stdout } = await run('ldbsearch', ['-H', path.join(dir, 'private', 'sam.ldb'), filter, ...attributes], { timeout: 60_000 });
-    return stdout;
-  };
 
   const serviceLogin = 'svc-rolecall';
   const servicePassword = `Svc-${Math.random().toString(36).slice(2)}!9`;
-  await sambaTool(['user', 'create', serviceLogin, servicePassword, '--given-name=Rolecall', '--surname=Service']);
-  if (dns) await setDnsRecords(hostName, [{ type: 'A', address: '127.0.0.1' }]);
-
-  return {
+  const description: SambaDescription = {
     url: 'ldap://127.0.0.1:389',
     ldapsUrl: 'ldaps://127.0.0.1:636',
     realm: 'CORP.TEST',
@@ -185,13 +176,53 @@ export async function startSambaAd(options: { dns?: boolean } = {}): Promise<Sam
     pki,
     dir,
     hostName,
+    conf,
     ...(dns ? { dnsServer: '127.0.0.1' } : {}),
-    sambaTool,
-    modify,
-    ldbSearch,
+  };
+  const directory = attachSambaAd(description);
+  await directory.sambaTool(['user', 'create', serviceLogin, servicePassword, '--given-name=Rolecall', '--surname=Service']);
+  if (dns) await setDnsRecords(hostName, [{ type: 'A', address: '127.0.0.1' }]);
+
+  return {
+    ...directory,
     setDnsRecords,
     stopDaemon,
     startDaemon,
+    describe: () => description,
+    async stop() {
+      await stopDaemon();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Users and groups of a DC started elsewhere (the browser suite's global
+ * setup starts one for all its files): samba-tool and the ldb tools work on
+ * the domain's files, whichever process runs the DC.
+ */
+export function attachSambaAd(d: SambaDescription): SambaDirectory {
+  const sambaTool = async (args: string[]): Promise<string> => {
+    const { stdout } = await run('samba-tool', [...args, '-s', d.conf], { timeout: 60_000 });
+    return stdout;
+  };
+  const modify = async (ldif: string): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      const p = execFile('ldbmodify', ['-H', path.join(d.dir, 'private', 'sam.ldb')], { timeout: 60_000 }, (e, _out, err) =>
+        e ? reject(new Error(`ldbmodify failed: ${err || e.message}`)) : resolve(),
+      );
+      p.stdin?.end(ldif);
+    });
+  };
+  const ldbSearch = async (filter: string, attributes: string[]): Promise<string> => {
+    const { stdout } = await run('ldbsearch', ['-H', path.join(d.dir, 'private', 'sam.ldb'), filter, ...attributes], { timeout: 60_000 });
+    return stdout;
+  };
+  return {
+    ...d,
+    sambaTool,
+    modify,
+    ldbSearch,
     async createUser(login, password, given, surname) {
       await sambaTool(['user', 'create', login, password, `--given-name=${given}`, `--surname=${surname}`]);
     },
@@ -206,10 +237,6 @@ export async function startSambaAd(options: { dns?: boolean } = {}): Promise<Sam
     },
     async disableUser(login) {
       await sambaTool(['user', 'disable', login]);
-    },
-    async stop() {
-      await stopDaemon();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

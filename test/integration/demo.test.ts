@@ -50,10 +50,32 @@ describe.each([
     return { code: r.code, out: r.stdout + r.stderr };
   }
 
-  it('prints one ready line with host, port and its shape', () => {
-    expect(events[0]).toMatchObject({ event: 'ready', host: '127.0.0.1', port, shape });
+  it('prints one ready line with host, port, its shape and the address of the app\'s pages', () => {
+    expect(events[0]).toMatchObject({ event: 'ready', host: '127.0.0.1', port, shape, ui: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/) });
     if (shape === 'team') expect(events[0]?.broker).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     else expect(events[0]).not.toHaveProperty('broker');
+  });
+
+  it('serves the app\'s pages from the same handlers, with this run\'s token only, on 127.0.0.1 only', async () => {
+    const ui = new URL(String(events[0]?.ui));
+    const token = ui.searchParams.get('token')!;
+    for (const p of ['/', '/index.html', '/favicon.svg']) expect((await fetch(`${ui.origin}${p}`)).status, p).toBe(401);
+    expect((await fetch(`${ui.origin}/?token=not-this-run`, { redirect: 'manual' })).status).toBe(401);
+    const first = await fetch(ui, { redirect: 'manual' });
+    expect(first.status).toBe(303);
+    const cookie = first.headers.getSetCookie()[0]!;
+    expect(cookie).toMatch(/; HttpOnly; SameSite=Strict; Path=\/$/);
+    const page = await fetch(`${ui.origin}/`, { headers: { cookie: cookie.split(';')[0]! } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain(`<meta name="rolecall-bridge-token" content="${token}">`);
+    // The handlers behind it run the demo's proxy.
+    const invoke = (headers: Record<string, string>) =>
+      fetch(`${ui.origin}/api/invoke`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ channel: 'proxies.status', request: {} }) });
+    expect((await invoke({})).status).toBe(401);
+    const status = (await (await invoke({ 'x-rolecall-token': token })).json()) as { ok: boolean; value: { profileId: string; state: string; port: number; mode: string }[] };
+    expect(status).toMatchObject({ ok: true, value: [{ profileId: 'demo', state: 'running', port, mode: shape === 'team' ? 'broker' : 'direct' }] });
+    await expect(fetch(`http://127.0.0.2:${ui.port}/`)).rejects.toThrow();
   });
 
   it('lets alice in with both demo roles, the nested one included', async () => {

@@ -129,4 +129,46 @@ describe('BrokerAuthenticator', () => {
     expect((await auth.authenticate('alice', 'alice-pass', {})).cacheHit).toBe(false);
     expect(calls.revalidate).toHaveLength(2);
   });
+
+  it('shows each signed-in login with when its database password expires, never the password', async () => {
+    const { auth, clock } = setup();
+    expect(auth.credentials()).toEqual([]);
+    const r = await auth.authenticate('alice', 'alice-pass', {});
+    const [cred] = auth.credentials();
+    // The window of 10:00 ends at 10:15; VALID UNTIL is a window later; reused until 10:14 (the margin).
+    expect(cred).toEqual({
+      login: 'alice',
+      validUntil: '2026-12-01T10:30:00.000Z',
+      renewAfter: '2026-12-01T10:15:00.000Z',
+      reuseUntil: Date.parse('2026-12-01T10:14:00Z') - 1000,
+      signedInAt: clock.t,
+    });
+    expect(JSON.stringify(auth.credentials())).not.toContain(r.databasePassword!);
+    // Past VALID UNTIL it is not shown any more; revoking drops it at once.
+    clock.t = Date.parse('2026-12-01T10:30:01Z');
+    expect(auth.credentials()).toEqual([]);
+    clock.t = Date.parse('2026-12-01T10:00:00Z');
+    await auth.revoke('alice');
+    expect(auth.credentials()).toEqual([]);
+  });
+
+  it('reports an unreachable broker and a held login as trouble, not a plain wrong password', async () => {
+    const { auth, fail } = setup();
+    const troubles: unknown[] = [];
+    auth.on('trouble', (t) => troubles.push(t));
+    await auth.authenticate('alice', 'nope', {}).catch(() => undefined);
+    expect(troubles).toEqual([]);
+    fail(new BrokerFailure('unreachable', 'the team broker at https://b is not reachable', { url: 'https://b', tried: [] }));
+    await auth.authenticate('bob', 'x', {}).catch(() => undefined);
+    const held = { url: 'https://b', tried: [], status: 401, error: { sqlstate: '28P01', message: 'password authentication failed for user "carol"', retryAfterSeconds: 12 } };
+    fail(new BrokerFailure('answer', 'password authentication failed for user "carol"', held));
+    await auth.authenticate('carol', 'carol-pass', {}).catch(() => undefined);
+    fail(new BrokerFailure('answer', 'too many requests', { url: 'https://b', tried: [], status: 429, error: { sqlstate: '53300', message: 'too many requests' } }));
+    await auth.authenticate('dave', 'x', {}).catch(() => undefined);
+    expect(troubles).toEqual([
+      { kind: 'unreachable', login: 'bob', message: 'the team broker at https://b is not reachable' },
+      { kind: 'throttled', login: 'carol', message: 'password authentication failed for user "carol"', retryAfterSeconds: 12 },
+      { kind: 'throttled', login: 'dave', message: 'too many requests' },
+    ]);
+  });
 });

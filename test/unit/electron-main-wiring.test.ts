@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAppContext } from '../../src-main/ipc/app-context.js';
+import { ProfileStore } from '../../src-main/core/profiles/store.js';
 import { createHandlers } from '../../src-main/ipc/handlers/index.js';
 import { channels } from '../../src-main/ipc/contract.js';
 import { silentLogger } from '../../src-main/core/log.js';
@@ -280,6 +281,35 @@ describe('Electron main process', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('applies saved settings from the tray\'s Restart to apply, and tells about a broker that cannot be reached', async () => {
+    const desktop = await start();
+    const [before, after] = [await freePort(), await freePort()];
+    await addProfile('hr', before);
+    await e.ipcMain.invoke('rolecall:invoke:proxies.start', appPage, { id: 'hr' });
+    // Saved behind the running proxy (as a save with clients connected leaves it): the tray's item applies it.
+    const store = new ProfileStore(path.join(dir, 'config.json'));
+    const loaded = await store.load();
+    if (!loaded.ok) throw new Error('config');
+    expect(await store.upsertProfile({ ...loaded.config.profiles[0]!, listen: { ...loaded.config.profiles[0]!.listen, port: after } })).toBeNull();
+    await desktop.onTrayAction({ type: 'restart', profileId: 'hr' });
+    expect(await acceptsTcp(after)).toBe(true);
+    expect(await acceptsTcp(before)).toBe(false);
+
+    (desktop.engine.service as unknown as { emit(e: string, p: unknown): void }).emit('broker', {
+      kind: 'unreachable',
+      profileId: 'hr',
+      profileName: 'Profile hr',
+      login: 'alice',
+      message: 'the team broker at https://broker.corp.test is not reachable',
+    });
+    expect(FakeNotification.instances.at(-1)!.options).toEqual({
+      title: "Rolecall cannot reach your team's broker (Profile hr)",
+      body: 'the team broker at https://broker.corp.test is not reachable. Check your VPN or network; other profiles keep working, and nothing needs a restart when it is back.',
+    });
+    await desktop.onTrayAction({ type: 'quit' });
+    await until('the app to quit', () => e.app.quitted || null);
   });
 
   it('tells a user once a day that their directory password expires soon; the notification opens the Status page', async () => {

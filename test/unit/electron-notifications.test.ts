@@ -132,4 +132,35 @@ describe('DesktopNotifier', () => {
     notifier.status(status('stopped'));
     expect(shown).toEqual([]);
   });
+
+  it('tells when the team broker cannot be reached, once a minute per profile, and when its certificate is not trusted', () => {
+    const { notifier, shown, advance } = harness();
+    const unreachable = { kind: 'unreachable' as const, profileId: 'hr', profileName: 'HR (team)', login: 'alice', message: 'the team broker at https://broker.corp.test is not reachable' };
+    notifier.broker(unreachable);
+    notifier.broker({ ...unreachable, login: 'bob' });
+    expect(shown).toEqual([
+      {
+        title: "Rolecall cannot reach your team's broker (HR (team))",
+        body: 'the team broker at https://broker.corp.test is not reachable. Check your VPN or network; other profiles keep working, and nothing needs a restart when it is back.',
+        page: 'status',
+      },
+    ]);
+    advance(61_000);
+    notifier.broker(unreachable);
+    expect(shown).toHaveLength(2);
+    notifier.broker({ ...unreachable, kind: 'certificate', message: "the team broker's certificate at https://broker.corp.test could not be verified: self-signed certificate" });
+    expect(shown.at(-1)).toMatchObject({ title: "Rolecall does not trust your team's broker (HR (team))", body: expect.stringContaining('self-signed certificate. Ask your team') });
+  });
+
+  it('tells when a login is held after a wrong password, with how long to wait', () => {
+    const { notifier, shown } = harness();
+    notifier.broker({ kind: 'throttled', profileId: 'hr', profileName: 'HR (team)', login: 'alice', message: 'password authentication failed for user "alice"', retryAfterSeconds: 27 });
+    expect(shown).toEqual([
+      {
+        title: 'Sign-ins for alice are on hold (HR (team))',
+        body: 'password authentication failed for user "alice". Try again in 27 s. Holding them keeps retries from locking your directory account.',
+        page: 'history',
+      },
+    ]);
+  });
 });

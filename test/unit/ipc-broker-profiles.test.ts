@@ -58,17 +58,25 @@ describe('broker profiles over IPC', () => {
     expect(await f.ok('proxies.stop', { id: 'team' })).toMatchObject({ state: 'stopped' });
   });
 
-  it('refuse a secret, a sync login and the access check, naming the broker', async () => {
+  it('refuse a secret and a sync login, naming the broker', async () => {
     await f.ok('profiles.save', { profile: await brokerProfile() });
     for (const [channel, request] of [
       ['secrets.set', { profileId: 'team', name: 'sync', value: 'x' }],
       ['setup.createSyncLogin', { profileId: 'team', adminUser: 'postgres', adminPassword: 'x' }],
-      ['diagnostics.accessCheck', { profileId: 'team', login: 'alice' }],
     ] as const) {
       const error = await f.fail(channel, request);
       expect(error, channel).toMatchObject({ code: 'refused', message: expect.stringContaining('signs in through the team broker') });
     }
     expect(await f.secrets.get('team', 'sync')).toBeNull();
+  });
+
+  it('ask the broker for the access check, which needs the caller\'s own password', async () => {
+    await f.ok('profiles.save', { profile: await brokerProfile() });
+    const noPassword = await f.fail('diagnostics.accessCheck', { profileId: 'team', login: 'alice' });
+    expect(noPassword).toMatchObject({ code: 'invalid', fields: [{ path: 'password', message: expect.stringContaining('the team broker checks your own password') }] });
+    // Nothing listens on the broker's URL: the broker's client said so, as a client of the proxy would hear it.
+    const down = await f.fail('diagnostics.accessCheck', { profileId: 'team', login: 'alice', password: 'x' });
+    expect(down).toMatchObject({ code: 'unavailable', detail: '57P03', message: expect.stringContaining('the team broker at https://127.0.0.1:1 is not reachable') });
   });
 
   it('test their database without a sync login: connect and TLS only', async () => {

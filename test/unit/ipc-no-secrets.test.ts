@@ -51,6 +51,11 @@ beforeAll(async () => {
     'clients.writePgService': { profileId: 'app', login: 'alice' },
     'clients.checkPort': { port: saved.listen.port },
     'app.info': {},
+    // Team channels against a broker that is not there: the typed password must not come back in the failure.
+    'team.inspect': { url: 'https://127.0.0.1:1' },
+    'team.trust': { url: 'https://127.0.0.1:1', fingerprint256: Array(32).fill('AB').join(':') },
+    'team.catalog': { broker: { urls: ['https://127.0.0.1:1'] }, login: 'alice', password: USER },
+    'team.add': { catalogId: 'unknown', databases: [{ id: 'hr', port: 15432 }] },
     'proxies.stop': { id: 'app' },
     'secrets.delete': { profileId: 'app-two', name: 'sync' },
     'profiles.delete': { id: 'app-two' },

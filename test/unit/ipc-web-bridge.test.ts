@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RENDERER_CSP_HEADER } from '../../src-main/ipc/renderer-csp.js';
-import { startWebBridge, type WebBridge } from '../../src-main/ipc/web-bridge.js';
+import { startWebBridge, tokenCookieName, type WebBridge } from '../../src-main/ipc/web-bridge.js';
 import { ipcFixture, sampleProfile, type IpcFixture } from './ipc-fixture.js';
 
 let f: IpcFixture;
@@ -32,10 +32,10 @@ interface Reply {
 }
 
 /** Raw HTTP, so tests can send the Host and Origin a hostile page would. */
-function request(pathname: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+function request(pathname: string, options: { method?: string; headers?: Record<string, string>; body?: string; host?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: bridge.port, path: pathname, method: options.method ?? 'GET', headers: options.headers },
+      { host: options.host ?? '127.0.0.1', port: bridge.port, path: pathname, method: options.method ?? 'GET', headers: options.headers },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -56,28 +56,56 @@ function invoke(channel: string, req: unknown, headers: Record<string, string> =
   });
 }
 
+/** The cookie the printed address's token turns into. */
+const withCookie = () => ({ cookie: `${tokenCookieName(bridge.port)}=${bridge.token}` });
+
 describe('web bridge', () => {
-  it('listens on 127.0.0.1 only', () => {
+  it('listens on 127.0.0.1 only', async () => {
     expect(bridge.url).toBe(`http://127.0.0.1:${bridge.port}/`);
+    expect(bridge.openUrl).toBe(`http://127.0.0.1:${bridge.port}/?token=${bridge.token}`);
+    // Another loopback address of this machine is another address: nothing listens there.
+    await expect(request('/', { host: '127.0.0.2', headers: withCookie() })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('serves nothing without the token: not the page, not its files', async () => {
+    for (const pathname of ['/', '/index.html', '/assets/app.js', '/favicon.svg', '/?token=wrong']) {
+      const r = await request(pathname);
+      expect(r.status, pathname).toBe(401);
+      expect(r.body).not.toContain(bridge.token);
+      expect(r.body).toContain('open the address Rolecall printed');
+    }
+    expect((await request('/', { method: 'HEAD' })).status).toBe(401);
+    expect((await request('/assets/app.js', { headers: { cookie: `${tokenCookieName(bridge.port)}=wrong` } })).status).toBe(401);
+    // A cookie for another bridge's port does not open this one.
+    expect((await request('/', { headers: { cookie: `${tokenCookieName(bridge.port + 1)}=${bridge.token}` } })).status).toBe(401);
+  });
+
+  it('trades the printed token for an HttpOnly, SameSite=Strict cookie and drops it from the address', async () => {
+    const r = await request(`/?token=${bridge.token}&x=1`);
+    expect(r.status).toBe(303);
+    expect(r.headers.location).toBe('/?x=1');
+    expect(r.headers['set-cookie']).toEqual([`${tokenCookieName(bridge.port)}=${bridge.token}; HttpOnly; SameSite=Strict; Path=/`]);
+    // Never a redirect to another site.
+    expect((await request(`//evil.example/?token=${bridge.token}`)).headers.location).toBe('/');
   });
 
   it('serves the renderer with the app CSP and the token in a meta tag', async () => {
-    const page = await request('/');
+    const page = await request('/', { headers: withCookie() });
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toBe(RENDERER_CSP_HEADER);
     expect(page.body).toContain(`<meta name="rolecall-bridge-token" content="${bridge.token}">`);
-    const js = await request('/assets/app.js');
+    const js = await request('/assets/app.js', { headers: withCookie() });
     expect(js.headers['content-type']).toMatch(/^text\/javascript/);
     expect(js.headers['content-security-policy']).toBe(RENDERER_CSP_HEADER);
   });
 
   it('does not serve files outside the renderer folder', async () => {
-    expect((await request('/%2e%2e/outside.txt')).status).toBe(404);
-    expect((await request('/..%2foutside.txt')).status).toBe(404);
+    expect((await request('/%2e%2e/outside.txt', { headers: withCookie() })).status).toBe(404);
+    expect((await request('/..%2foutside.txt', { headers: withCookie() })).status).toBe(404);
   });
 
   it('refuses another Host (DNS rebinding) and another Origin', async () => {
-    expect((await request('/', { headers: { host: `evil.example:${bridge.port}` } })).status).toBe(403);
+    expect((await request('/', { headers: { host: `evil.example:${bridge.port}`, ...withCookie() } })).status).toBe(403);
     expect((await invoke('app.info', {}, { host: `attacker.test:${bridge.port}` })).status).toBe(403);
     expect((await invoke('app.info', {}, { origin: 'http://evil.example' })).status).toBe(403);
     expect((await invoke('app.info', {}, { origin: `http://localhost:${bridge.port}`, host: `localhost:${bridge.port}` })).status).toBe(200);
@@ -93,7 +121,11 @@ describe('web bridge', () => {
       body: '{"channel":"app.info","request":{}}',
     });
     expect(form.status).toBe(415);
+    // The page's cookie is not enough for /api/invoke: a form posted from elsewhere would carry it.
+    const cookieOnly = await request('/api/invoke', { method: 'POST', headers: { 'content-type': 'application/json', ...withCookie() }, body: '{"channel":"app.info","request":{}}' });
+    expect(cookieOnly.status).toBe(401);
     expect((await request(`/api/events?token=wrong`)).status).toBe(401);
+    expect((await request(`/api/events`)).status).toBe(401);
   });
 
   it('invokes handlers and answers their IpcResult', async () => {

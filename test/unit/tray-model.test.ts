@@ -46,10 +46,18 @@ describe('trayMenuModel', () => {
     expect(items[1]).toMatchObject({ kind: 'checkbox', checked: false, action: { type: 'start', profileId: 'sales' } });
   });
 
-  it('marks a running profile whose saved settings wait for a restart', () => {
+  it('marks a running profile whose saved settings wait for a restart, and offers the restart right under it', () => {
     const items = trayMenuModel(state([status('hr-prod', 'running', { activeConnections: 2, pendingRestart: true }), status('sales', 'running')]));
     expect(items[0]).toMatchObject({ label: 'HR production — port 6432 — 2 active (restart to apply)', checked: true });
-    expect(items[1]).toMatchObject({ label: 'Sales — port 6433 — 0 active' });
+    expect(items[1]).toEqual({ kind: 'action', label: '    Restart to apply (HR production)', action: { type: 'restart', profileId: 'hr-prod' }, enabled: true });
+    expect(items[2]).toMatchObject({ label: 'Sales — port 6433 — 0 active' });
+    // Only the profile that waits gets one.
+    expect(items.filter((i) => i.kind === 'action' && i.action.type === 'restart')).toHaveLength(1);
+  });
+
+  it('offers no restart for a stopped profile, nor once the change is applied', () => {
+    expect(trayMenuModel(state([status('hr-prod', 'stopped', { pendingRestart: true })])).some((i) => i.kind === 'action' && i.action.type === 'restart')).toBe(false);
+    expect(trayMenuModel(state([status('hr-prod', 'running', { pendingRestart: false })])).some((i) => i.kind === 'action' && i.action.type === 'restart')).toBe(false);
   });
 
   it('disables a profile while it starts or stops, so a double click cannot race', () => {

@@ -1,6 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { RevalidateRequest, SignInRequest, SignInResponse, RevalidateResponse } from '../broker-api/schema.js';
 import type { BrokerAnswer } from '../broker-client/broker-client.js';
+import { BrokerFailure } from '../broker-client/broker-failure.js';
 import { ClientError, SqlState, invalidCredentials } from '../client-errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { BrokerProfile } from '../profiles/schema.js';
@@ -34,6 +36,41 @@ export function brokerSettingsFor(profile: BrokerProfile): BrokerSettings {
   };
 }
 
+/** A database password the broker handed out for one login, as the Status page shows it (never the password). */
+export interface BrokerCredential {
+  login: string;
+  /** The password's VALID UNTIL in the database (ISO): sessions opened with it keep running after it. */
+  validUntil: string;
+  /** The end of its window (ISO): the first sign-in after it gets the next password from the broker. */
+  renewAfter: string;
+  /** Until when this machine reuses it without asking the broker (its window end minus the margin, local clock). */
+  reuseUntil: number;
+  signedInAt: number;
+}
+
+/**
+ * A sign-in that failed for a reason the user should hear about even when no
+ * client shows it well: no broker answered, its certificate did not verify,
+ * or the login is held (a recent wrong password, or the rate limit).
+ */
+export interface BrokerTrouble {
+  kind: 'unreachable' | 'certificate' | 'throttled';
+  login: string;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+/** The failures worth a BrokerTrouble event; other refusals (a wrong password, no group) are the client's to show. */
+export function troubleOf(e: unknown, login: string): BrokerTrouble | null {
+  if (!(e instanceof BrokerFailure)) return null;
+  if (e.kind === 'unreachable' || e.kind === 'certificate') return { kind: e.kind, login, message: e.message };
+  const body = e.details.error;
+  if (e.kind !== 'answer' || body === undefined) return null;
+  const held = body.sqlstate === '53300' || (body.sqlstate === '28P01' && body.retryAfterSeconds !== undefined);
+  if (!held) return null;
+  return { kind: 'throttled', login, message: body.message, ...(body.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: body.retryAfterSeconds }) };
+}
+
 /** The API's bounds for a sign-in (broker-api/schema.ts): beyond them no broker could say yes. */
 const MAX_LOGIN = 256;
 const MAX_PASSWORD = 1024;
@@ -48,13 +85,15 @@ const MAX_PASSWORD = 1024;
  * proves itself to the broker with the database password, and revoking is
  * the broker's job.
  */
-export class BrokerAuthenticator implements Authenticator {
+export class BrokerAuthenticator extends EventEmitter<{ trouble: [BrokerTrouble] }> implements Authenticator {
   readonly counters: AuthCounters = { directoryCalls: 0, syncCalls: 0, brokerCalls: 0, cacheHits: 0, negativeHits: 0 };
   /** The broker revokes in the database before it answers a revalidation. */
   readonly recheckRevokes = true;
   private readonly memo: SignInMemo;
   /** The latest database password per login, for revalidating its open sessions. Memory only. */
   private readonly latest = new Map<string, string>();
+  /** What the Status page shows per login: when its database password expires. */
+  private readonly issued = new Map<string, BrokerCredential>();
   private readonly host = hostname().slice(0, 256);
 
   constructor(
@@ -63,6 +102,7 @@ export class BrokerAuthenticator implements Authenticator {
     private readonly logger: Logger = silentLogger,
     private readonly now: () => number = Date.now,
   ) {
+    super();
     this.memo = new SignInMemo(settings.negativeTtlMs, this.counters, now);
   }
 
@@ -92,6 +132,13 @@ export class BrokerAuthenticator implements Authenticator {
   async revoke(login: string): Promise<void> {
     this.memo.forgetLogin(login);
     this.latest.delete(login);
+    this.issued.delete(login);
+  }
+
+  /** Each signed-in login's current database password, by when it expires (expired ones are left out). */
+  credentials(): BrokerCredential[] {
+    const now = this.now();
+    return [...this.issued.values()].filter((c) => Date.parse(c.validUntil) > now).sort((a, b) => a.login.localeCompare(b.login));
   }
 
   async close(): Promise<void> {
@@ -114,6 +161,8 @@ export class BrokerAuthenticator implements Authenticator {
         { profile: this.settings.profileId, login: typedLogin, sqlstate: error.sqlstate, error: error.message },
         'the broker did not sign the login in',
       );
+      const trouble = troubleOf(e, typedLogin);
+      if (trouble) this.emit('trouble', trouble);
       throw error;
     }
     const { value, url, serverDate } = answer;
@@ -128,6 +177,15 @@ export class BrokerAuthenticator implements Authenticator {
     }
     this.latest.set(value.login, value.password);
     this.logger.info({ profile: this.settings.profileId, login: value.login, roles: value.roles, validUntil: value.validUntil, broker: url }, 'signed in through the broker');
+    const ttlMs = this.reuseFor(value, serverDate);
+    const now = this.now();
+    this.issued.set(value.login, {
+      login: value.login,
+      validUntil: value.validUntil,
+      renewAfter: value.renewAfter,
+      reuseUntil: now + Math.max(0, ttlMs),
+      signedInAt: now,
+    });
     return {
       result: {
         login: value.login,
@@ -137,7 +195,7 @@ export class BrokerAuthenticator implements Authenticator {
         // The broker says it only when it is within its directory's expiryWarningDays.
         ...(value.directoryPasswordExpiresAt === undefined ? {} : { passwordExpiresAt: new Date(value.directoryPasswordExpiresAt) }),
       },
-      ttlMs: this.reuseFor(value, serverDate),
+      ttlMs,
     };
   }
 

@@ -3,11 +3,14 @@ import https from 'node:https';
 import type { z } from 'zod';
 import {
   PATHS,
+  accessCheckResponse,
   catalogResponse,
   errorBody,
   readyResponse,
   revalidateResponse,
   signInResponse,
+  type AccessCheckRequest,
+  type AccessCheckResponse,
   type CatalogRequest,
   type CatalogResponse,
   type ReadyResponse,
@@ -96,6 +99,11 @@ export class BrokerClient {
 
   revalidate(request: RevalidateRequest): Promise<BrokerAnswer<RevalidateResponse>> {
     return this.post(PATHS.revalidate, request, revalidateResponse, SMALL_ANSWER_BYTES);
+  }
+
+  /** The dry run: the caller's (or subject's) groups and what a sign-in would grant, answered with the broker's service account. */
+  accessCheck(request: AccessCheckRequest): Promise<BrokerAnswer<AccessCheckResponse>> {
+    return this.post(PATHS.accessCheck, request, accessCheckResponse, SMALL_ANSWER_BYTES);
   }
 
   /** GET /readyz on one URL (no failover): TLS, certificate, readiness. Throws BrokerFailure when no answer came. */

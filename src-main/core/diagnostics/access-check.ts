@@ -111,7 +111,8 @@ async function previewAsSyncAccount(profile: DirectProfile, syncPassword: string
   }
 }
 
-function verdictFor(login: string, permitted: string[], p: AccessPreview): string {
+/** The verdict of an access check that reached the database's preview: refused, denied, or the roles and what would change. */
+export function verdictFor(login: string, permitted: string[], p: AccessPreview): string {
   if (p.refusal) return `${login} would be refused: ${p.refusal}. Rolecall never manages such a role; an administrator must rename or drop it.`;
   if (p.denied) {
     return (

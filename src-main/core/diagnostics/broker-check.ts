@@ -1,9 +1,9 @@
-import net from 'node:net';
 import tls from 'node:tls';
 import type { SignInResponse } from '../broker-api/schema.js';
 import { brokerDenial } from '../auth/broker-denials.js';
 import { BrokerClient, type BrokerClientConfig } from '../broker-client/broker-client.js';
 import { BrokerFailure } from '../broker-client/broker-failure.js';
+import { commonName, readPresentedCertificates } from '../broker-client/peer-certificate.js';
 import type { Logger } from '../log.js';
 import { tcpConnect } from './database-check.js';
 import { messageOf, type BrokerStep, type Step } from './steps.js';
@@ -70,7 +70,7 @@ async function checkUrl(client: BrokerClient, url: string, config: BrokerClientC
     probe = await client.probe(url);
   } catch (e) {
     if (e instanceof BrokerFailure && e.kind === 'certificate') {
-      const presented = await presentedCertificate(host, port, config.connectTimeoutMs);
+      const presented = await presentedCertificate(url, config.connectTimeoutMs);
       steps.push({ step: 'tls', ok: false, message: `${e.message}${presented ? `; it presented ${presented}` : ''}: check broker.caFile` });
     } else steps.push({ step: 'tls', ok: false, message: messageOf(e) });
     return steps;
@@ -114,19 +114,13 @@ function describeCertificate(cert: tls.PeerCertificate | null): string {
 }
 
 /** What the server shows when its certificate is refused: a second handshake that checks nothing and sends nothing. */
-function presentedCertificate(host: string, port: number, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), rejectUnauthorized: false, timeout: timeoutMs });
-    const done = (v: string | null) => {
-      socket.destroy();
-      resolve(v);
-    };
-    socket.once('secureConnect', () => {
-      const cert = socket.getPeerCertificate();
-      const names = cert.subjectaltname ? ` for ${cert.subjectaltname}` : '';
-      done(`${describeCertificate(cert)}${names}`);
-    });
-    socket.once('error', () => done(null));
-    socket.once('timeout', () => done(null));
-  });
+async function presentedCertificate(url: string, timeoutMs: number): Promise<string | null> {
+  try {
+    const leaf = (await readPresentedCertificates(url, { timeoutMs })).chain[0];
+    if (!leaf) return null;
+    const names = leaf.altNames ? ` for ${leaf.altNames}` : '';
+    return `certificate "${commonName(leaf.subject)}" issued by "${commonName(leaf.issuer)}" (valid until ${leaf.validTo})${names}`;
+  } catch {
+    return null;
+  }
 }

@@ -5,3 +5,4 @@ export { checkDatabase, checkDatabaseAs, type DatabaseCheck, type DatabaseCheckO
 export { checkAccess, AccessCheckError, type AccessCheck, type AccessPreview } from './access-check.js';
 export type { BrokerStep, CheckHints, DatabaseStep, DirectoryStep, SecretLookup, Step } from './steps.js';
 export { checkBroker, type BrokerCheck, type BrokerUrlCheck } from './broker-check.js';
+export { checkAccessThroughBroker, type BrokerAccessPort } from './broker-access-check.js';

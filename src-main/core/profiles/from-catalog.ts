@@ -1,7 +1,25 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CatalogEntry } from '../broker-api/schema.js';
 import { nextFreePort } from '../proxy/free-port.js';
-import { isBrokerProfile, type BrokerProfileInput, type Profile } from './schema.js';
+import { isBrokerProfile, type BrokerProfileInput, type Config, type FieldError, type Profile } from './schema.js';
+import type { ProfileStore } from './store.js';
+
+/** Where CA files of broker profiles live: `ca/` beside the config file. */
+export function caDirFor(configPath: string): string {
+  return path.join(path.dirname(configPath), 'ca');
+}
+
+/** The broker's CA file for the profiles of a broker at `url`: `ca/broker-<host>.pem`. */
+export function brokerCaFileFor(caDir: string, url: string): string {
+  return path.join(caDir, `broker-${new URL(url).hostname.replace(/[^A-Za-z0-9.-]/g, '_')}.pem`);
+}
+
+/** Writes a PEM beside the config (0644: certificates are public), creating `ca/` as needed. */
+export function writeCaFile(file: string, pem: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, pem, { mode: 0o644 });
+}
 
 export interface CatalogImportOptions {
   /** The broker URLs the profiles sign in through, in order. */
@@ -14,6 +32,8 @@ export interface CatalogImportOptions {
   existing: Profile[];
   /** Local ports from this one upward instead of the catalog's suggestions. */
   portBase?: number;
+  /** The local port chosen for a new profile, by catalog id (the app lets the user pick); else the suggestion or the next free one. */
+  ports?: Record<string, number>;
   /** A direct profile with a catalog id becomes that broker profile (keeping its port) instead of being an error. */
   replaceDirect: boolean;
 }
@@ -55,7 +75,8 @@ export async function profilesFromCatalog(entries: CatalogEntry[], options: Cata
     const before = options.existing.find((p) => p.id === entry.id);
     const caFile = entry.caPem === undefined ? undefined : path.join(options.caDir, `${entry.id}.pem`);
     if (caFile !== undefined && entry.caPem !== undefined) out.caFiles.push({ file: caFile, pem: entry.caPem });
-    const listen = before?.listen ?? { host: '127.0.0.1', port: await localPort(taken, options.portBase ?? entry.suggestedLocalPort, entry.id) };
+    const chosen = options.ports?.[entry.id];
+    const listen = before?.listen ?? { host: '127.0.0.1', port: chosen ?? (await localPort(taken, options.portBase ?? entry.suggestedLocalPort, entry.id)) };
     taken.push({ listen });
     const kept = before && isBrokerProfile(before) ? { cache: before.cache, pool: before.pool, revalidate: before.revalidate } : {};
     out.profiles.push({
@@ -92,4 +113,17 @@ async function localPort(taken: { listen: { port: number } }[], from: number, id
   const port = await nextFreePort(taken, from);
   if (port === null) throw new Error(`no free local port from ${from} for "${id}": pass --port-base with another range`);
   return port;
+}
+
+/**
+ * Writes what profilesFromCatalog planned: the databases' CA bundles, then
+ * the config with the new profiles appended and the existing ones replaced
+ * in place. Answers the store's field errors (nothing saved) or null.
+ */
+export async function saveCatalogImport(store: ProfileStore, config: Config, plan: CatalogImport): Promise<FieldError[] | null> {
+  for (const f of plan.caFiles) writeCaFile(f.file, f.pem);
+  const planned = new Map(plan.profiles.map((p) => [p.input.id, p.input]));
+  const profiles = config.profiles.map((p) => planned.get(p.id) ?? p);
+  for (const p of plan.profiles) if (p.status === 'new') profiles.push(p.input);
+  return store.save({ ...config, profiles });
 }

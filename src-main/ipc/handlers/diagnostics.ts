@@ -1,8 +1,19 @@
-import { AccessCheckError, checkAccess, checkDatabase, checkDatabaseAs, checkDirectory, type CheckHints, type SecretLookup } from '../../core/diagnostics/index.js';
+import { BrokerClient } from '../../core/broker-client/broker-client.js';
+import {
+  AccessCheckError,
+  checkAccess,
+  checkAccessThroughBroker,
+  checkDatabase,
+  checkDatabaseAs,
+  checkDirectory,
+  type CheckHints,
+  type SecretLookup,
+} from '../../core/diagnostics/index.js';
+import { isBrokerProfile, type BrokerProfile } from '../../core/profiles/schema.js';
 import type { AppContext } from '../app-context.js';
 import type { AccessCheckResult, DatabaseTestResult, DirectoryTestResult } from '../contract.js';
-import { HandlerError } from './handler-error.js';
-import { findDirectProfile, requireSecret } from './profile-access.js';
+import { HandlerError, invalid } from './handler-error.js';
+import { findProfile, requireSecret } from './profile-access.js';
 import { parseBrokerDatabasePart, parseDatabasePart, parseDirectoryPart } from './profile-parts.js';
 import { defineHandler } from './result.js';
 import type { HandlersFor } from './types.js';
@@ -34,8 +45,9 @@ export function diagnosticsHandlers(
       const { id, database } = parseDatabasePart(profile);
       return checkDatabase(database, { syncPassword: () => storedSyncPassword(ctx, id), hints: APP_HINTS, logger: log });
     }),
-    'diagnostics.accessCheck': defineHandler('diagnostics.accessCheck', log, async ({ profileId, login, password }): Promise<AccessCheckResult> => {
-      const profile = await findDirectProfile(ctx, profileId, 'the access check');
+    'diagnostics.accessCheck': defineHandler('diagnostics.accessCheck', log, async ({ profileId, login, password, subject }): Promise<AccessCheckResult> => {
+      const profile = await findProfile(ctx, profileId);
+      if (isBrokerProfile(profile)) return accessThroughBroker(ctx, profile, login.trim(), password, subject?.trim() || undefined);
       const bindPassword = await requireSecret(ctx.secrets, profileId, 'ldap-bind');
       const syncPassword = await requireSecret(ctx.secrets, profileId, 'sync');
       try {
@@ -50,6 +62,24 @@ export function diagnosticsHandlers(
       }
     }),
   };
+}
+
+/**
+ * A broker profile's access check is the broker's dry run: it checks the
+ * caller's own password, then explains the caller's (or subject's) access
+ * with its service account. This machine holds nothing to do it itself.
+ */
+async function accessThroughBroker(ctx: AppContext, profile: BrokerProfile, login: string, password: string | undefined, subject: string | undefined): Promise<AccessCheckResult> {
+  if (!password) {
+    const message = 'the team broker checks your own password before it explains access: type it';
+    throw invalid(message, [{ path: 'password', message }]);
+  }
+  const client = new BrokerClient(profile.broker, ctx.logger);
+  try {
+    return await checkAccessThroughBroker(client, profile.broker.database, { login, password }, subject);
+  } finally {
+    client.close();
+  }
 }
 
 /** The sync password for the database check: a missing one is a failed step saying where to set it; a keychain failure fails the call. */

@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { ZodError } from 'zod';
+import { brokerDenial } from '../../core/auth/broker-denials.js';
+import { BrokerFailure } from '../../core/broker-client/broker-failure.js';
+import { ClientError } from '../../core/client-errors.js';
 import { DatabaseConfigError } from '../../core/database/connect.js';
 import { DirectoryError } from '../../core/directory/errors.js';
 import { ConfigLoadError } from '../../core/profiles/store.js';
@@ -32,6 +35,8 @@ export function toIpcError(e: unknown, channel: string): IpcError {
   if (e instanceof StartError) return startError(e);
   if (e instanceof DirectoryError) return directoryError(e);
   if (e instanceof SyncError) return syncError(e);
+  if (e instanceof BrokerFailure) return clientError(brokerDenial(e));
+  if (e instanceof ClientError) return clientError(e);
   if (e instanceof ConfigLoadError) {
     return {
       code: 'failed',
@@ -95,6 +100,17 @@ function syncError(e: SyncError): IpcError {
     default:
       return { code: 'failed', message: e.message, detail };
   }
+}
+
+/**
+ * What a client of the proxy would have been told (a broker's answer relayed
+ * by brokerDenial, say): its message and hint, the SQLSTATE as the detail.
+ */
+export function clientError(e: ClientError): IpcError {
+  const message = e.hint ? `${e.message}. ${e.hint}` : e.message;
+  const s = e.sqlstate;
+  const code = s === '28P01' || s === '28000' || s === '42501' || s === '53300' ? 'refused' : s === '57P03' || (s.startsWith('08') && s !== '08P01') ? 'unavailable' : s === '3D000' ? 'not-found' : 'failed';
+  return { code, message, detail: s };
 }
 
 /** A server error: the SQLSTATE is the detail, the message says what to do where we know. */

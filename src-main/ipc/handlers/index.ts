@@ -9,6 +9,7 @@ import { proxyHandlers } from './proxies.js';
 import { secretHandlers } from './secrets.js';
 import { settingsHandlers } from './settings.js';
 import { setupHandlers } from './setup.js';
+import { teamHandlers } from './team.js';
 
 export type { HandlerMap };
 
@@ -28,5 +29,6 @@ export function createHandlers(ctx: AppContext): HandlerMap {
     ...settingsHandlers(ctx),
     ...clientHandlers(ctx),
     ...appHandlers(ctx),
+    ...teamHandlers(ctx),
   };
 }
