@@ -2,7 +2,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import * as api from '../core/broker-api/schema.js';
 import { internalError } from '../core/auth/denials.js';
@@ -79,7 +79,8 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
   const listen = deps.config.listen;
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // our onResponse hook writes the one line per request; fastify's own request lines stay off
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: api.MAX_BODY_BYTES,
     trustProxy: listen.trustProxy ?? false,
     return503OnClosing: true,
