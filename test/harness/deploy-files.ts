@@ -1,6 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import yaml from 'js-yaml';
+
+// js-yaml ships no types: the two functions used here, typed.
+const require = createRequire(import.meta.url);
+export const yaml = require('js-yaml') as { load(text: string): unknown; loadAll(text: string): unknown[] };
 
 /*
  * Reads deploy/ the way the tools that use it do, for the tests: the
@@ -42,7 +46,7 @@ const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !==
 
 /** Every YAML document of a file (empty ones dropped). */
 export function readYamlDocuments(file: string): unknown[] {
-  return yaml.loadAll(readFileSync(file, 'utf8')).filter((d) => d !== null && d !== undefined);
+  return yaml.loadAll(readFileSync(file, 'utf8')).filter((d: unknown) => d !== null && d !== undefined);
 }
 
 /** The kustomization of a directory, as parsed. */

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -15,7 +14,7 @@ import type { IIoK8sApiCoreV1Container } from 'kubernetes-models/v1/Container';
 import { describe, expect, it } from 'vitest';
 import { parseBrokerConfig, type BrokerConfig } from '../../src-main/broker/config.js';
 import { parseCredentialKey, SECRET_VARS } from '../../src-main/broker/secrets.js';
-import { DEPLOY, kustomizeBuild, only, readDockerfile, readSystemdService, readYamlDocuments, type K8sObject } from '../harness/deploy-files.js';
+import { DEPLOY, kustomizeBuild, only, readDockerfile, readSystemdService, readYamlDocuments, yaml, type K8sObject } from '../harness/deploy-files.js';
 
 /*
  * deploy/: every manifest parses and validates against the Kubernetes schemas
