@@ -79,6 +79,8 @@ export function brokerRequest<T = unknown>(baseUrl: string, caFile: string, rout
 
 export interface BrokerProcess {
   url: string;
+  /** The broker's process id (for its CPU and memory in the bench). */
+  pid: number;
   port: number;
   replica: string;
   caFile: string;
@@ -168,6 +170,7 @@ export async function startBrokerProcess(
   const request = <T>(route: string, options: RequestOptions = {}) => brokerRequest<T>(url, caFile, route, options);
   return {
     url,
+    pid: child.pid ?? -1,
     port: ready.port,
     replica: ready.replica,
     caFile,
