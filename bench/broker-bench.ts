@@ -46,9 +46,12 @@ export function benchBrokerConfig(pgServer: PgServer, ldap: SlapdServer, pki: Te
 
 /** The broker's secrets for the bench, quiet logs (one line per sign-in would be the bench's bottleneck). */
 export function benchBrokerEnv(ldap: SlapdServer, brokerPassword: string, credentialKey: string): NodeJS.ProcessEnv {
-  // BENCH_BROKER_NODE_OPTIONS adds Node flags to the broker processes only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
-  const nodeOptions = process.env.BENCH_BROKER_NODE_OPTIONS;
-  return { ...brokerEnv({ bindPassword: ldap.servicePassword, syncPassword: brokerPassword, credentialKey }), ROLECALL_LOG_LEVEL: 'warn', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
+  return { ...brokerEnv({ bindPassword: ldap.servicePassword, syncPassword: brokerPassword, credentialKey }), ROLECALL_LOG_LEVEL: 'warn' };
+}
+
+/** BENCH_BROKER_NODE_OPTIONS: Node flags for the broker processes only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
+export function benchBrokerNodeArgs(): string[] {
+  return (process.env.BENCH_BROKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 }
 
 /**
@@ -65,7 +68,7 @@ export async function measureBrokerLogins(pgServer: PgServer, ldap: SlapdServer,
   const dns: string[] = [];
   for (let i = 0; i < users; i++) dns.push(await ldap.addUser(`bcold${String(i).padStart(3, '0')}`, password));
   await ldap.addMembers(group, dns);
-  const broker = await startBrokerProcess(path.join(dir, 'broker.json'), benchBrokerConfig(pgServer, ldap, pki, serverTls), benchBrokerEnv(ldap, brokerPassword, newCredentialKey()), pki.caFile);
+  const broker = await startBrokerProcess(path.join(dir, 'broker.json'), benchBrokerConfig(pgServer, ldap, pki, serverTls), benchBrokerEnv(ldap, brokerPassword, newCredentialKey()), pki.caFile, benchBrokerNodeArgs());
   const signIns: number[] = [];
   const colds: number[] = [];
   try {

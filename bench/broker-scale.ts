@@ -7,9 +7,9 @@ import type { PgServer } from '../test/harness/postgres.js';
 import { tempDir } from '../test/harness/ports.js';
 import type { SlapdServer } from '../test/harness/slapd.js';
 import { makeTestPki } from '../test/harness/tls.js';
-import { benchBrokerConfig, benchBrokerEnv } from './broker-bench.js';
+import { benchBrokerConfig, benchBrokerEnv, benchBrokerNodeArgs } from './broker-bench.js';
 import { startHaProxy } from './haproxy.js';
-import { processCpuMs } from './proc-cpu.js';
+import { findPid, processCpuMs, treeCpuMs } from './proc-cpu.js';
 import { median, percentile, round } from './stats.js';
 
 /*
@@ -22,7 +22,8 @@ import { median, percentile, round } from './stats.js';
  * user's first sign-in is the first in a new window for that key: cold (the
  * directory checks the password, the sync sets the new password). Then the
  * same users sign in again for a while: warm (same window, the sync is
- * `unchanged`; the directory still checks the password every time).
+ * `unchanged`; the directory still checks the password every time), after
+ * WARMUP_SECONDS of the same untimed.
  * The load: CONCURRENCY laptop proxies, each with its keep-alive HTTPS
  * connection (as the laptop's broker client keeps one), signing in back to back.
  */
@@ -35,6 +36,8 @@ export interface ScalePhase {
   warm: Rate;
   /** Broker CPU (all replicas) per warm sign-in, ms. */
   cpuMsPerWarmSignIn: number;
+  /** CPU per warm sign-in of everything else on the machine's cores for it, ms: where a miss comes from. */
+  otherCpuMsPerWarmSignIn: { slapd: number; postgres: number; haproxy: number; load: number };
   /** Each replica's resident memory after the warm load, MB. */
   rssMb: number[];
 }
@@ -63,7 +66,8 @@ export interface BrokerScale {
 
 const CONCURRENCY = Number(process.env.BENCH_BROKER_CONCURRENCY ?? 8);
 const WARM_SECONDS = Number(process.env.BENCH_BROKER_SECONDS ?? 8);
-const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 3);
+const WARMUP_SECONDS = 2;
 const USERS = Number(process.env.BENCH_BROKER_USERS ?? 100);
 
 function rssMb(pid: number): number {
@@ -128,8 +132,14 @@ function rate(load: Load): Rate {
   };
 }
 
+interface ServerPids {
+  slapd?: number;
+  postgres?: number;
+}
+
 async function phase(
   replicas: number,
+  servers: ServerPids,
   start: (name: string, credentialKey: string) => Promise<BrokerProcess>,
   ca: Buffer,
   logins: string[],
@@ -147,23 +157,36 @@ async function phase(
     let i = 0;
     const cold = await drive(port, ca, CONCURRENCY, password, () => logins[i++]);
     if (cold.failures > 0) throw new Error(`${cold.failures} cold sign-ins failed, e.g. ${cold.firstFailure}`);
-    const cpuBefore = brokers.reduce((s, b) => s + processCpuMs(b.pid), 0);
+    // Untimed: long-running replicas have their code optimised; a fresh process has not (each of three gets a third of the cold pass).
+    const warmupUntil = performance.now() + WARMUP_SECONDS * 1000;
+    let w = 0;
+    await drive(port, ca, CONCURRENCY, password, () => (performance.now() < warmupUntil ? logins[w++ % logins.length] : undefined));
+    const cpu = () => ({
+      broker: brokers.reduce((s, b) => s + processCpuMs(b.pid), 0),
+      slapd: servers.slapd === undefined ? 0 : processCpuMs(servers.slapd),
+      postgres: servers.postgres === undefined ? 0 : treeCpuMs(servers.postgres),
+      haproxy: proxy === undefined ? 0 : processCpuMs(proxy.pid),
+      load: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    });
+    const cpuBefore = cpu();
     const until = performance.now() + WARM_SECONDS * 1000;
     let j = 0;
     const warm = await drive(port, ca, CONCURRENCY, password, () => (performance.now() < until ? logins[j++ % logins.length] : undefined));
-    const cpu = brokers.reduce((s, b) => s + processCpuMs(b.pid), 0) - cpuBefore;
+    const cpuAfter = cpu();
+    const per = (k: keyof typeof cpuAfter) => round((cpuAfter[k] - cpuBefore[k]) / warm.latencies.length, 2);
     if (warm.failures > 0) throw new Error(`${warm.failures} warm sign-ins failed, e.g. ${warm.firstFailure}`);
     const result: ScalePhase = {
       replicas,
       via: proxy ? 'haproxy' : 'direct',
       cold: rate(cold),
       warm: rate(warm),
-      cpuMsPerWarmSignIn: round(cpu / warm.latencies.length, 2),
+      cpuMsPerWarmSignIn: per('broker'),
+      otherCpuMsPerWarmSignIn: { slapd: per('slapd'), postgres: per('postgres'), haproxy: per('haproxy'), load: per('load') },
       rssMb: brokers.map((b) => rssMb(b.pid)),
     };
     log(
       `(g) ${replicas} replica(s)${proxy ? ' behind HAProxy' : ''}: cold ${result.cold.perSecond}/s (p50 ${result.cold.p50Ms} ms, p99 ${result.cold.p99Ms} ms), ` +
-        `warm ${result.warm.perSecond}/s (p50 ${result.warm.p50Ms} ms, p99 ${result.warm.p99Ms} ms), ${result.cpuMsPerWarmSignIn} ms broker CPU per warm sign-in, RSS ${result.rssMb.join(' / ')} MB`,
+        `warm ${result.warm.perSecond}/s (p50 ${result.warm.p50Ms} ms, p99 ${result.warm.p99Ms} ms), CPU ms per warm sign-in: broker ${result.cpuMsPerWarmSignIn}, slapd ${result.otherCpuMsPerWarmSignIn.slapd}, PostgreSQL ${result.otherCpuMsPerWarmSignIn.postgres}, HAProxy ${result.otherCpuMsPerWarmSignIn.haproxy}, load ${result.otherCpuMsPerWarmSignIn.load}; RSS ${result.rssMb.join(' / ')} MB`,
     );
     return result;
   } finally {
@@ -192,12 +215,25 @@ export async function measureBrokerScale(pgServer: PgServer, ldap: SlapdServer, 
   await ldap.addMembers(group, dns);
   const config = benchBrokerConfig(pgServer, ldap, pki, serverTls, { maxConnectionsPerAddress: 1024 });
   const start = (name: string, credentialKey: string) =>
-    startBrokerProcess(path.join(dir, `${name}.json`), config, benchBrokerEnv(ldap, brokerPassword, credentialKey), pki.caFile);
+    startBrokerProcess(path.join(dir, `${name}.json`), config, benchBrokerEnv(ldap, brokerPassword, credentialKey), pki.caFile, benchBrokerNodeArgs());
+  const servers: ServerPids = {
+    ...(() => {
+      try {
+        return { slapd: Number(readFileSync(path.join(ldap.dir, 'slapd.pid'), 'utf8').trim()) };
+      } catch {
+        return {};
+      }
+    })(),
+    ...(() => {
+      const postgres = findPid(['-p', String(pgServer.port)]);
+      return postgres === undefined ? {} : { postgres };
+    })(),
+  };
   const phases: ScalePhase[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which runs first, so neither always gets the fresher machine.
-      for (const replicas of round % 2 === 0 ? [1, 3] : [3, 1]) phases.push(await phase(replicas, start, ca, logins, password, log));
+      for (const replicas of round % 2 === 0 ? [1, 3] : [3, 1]) phases.push(await phase(replicas, servers, start, ca, logins, password, log));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

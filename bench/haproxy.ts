@@ -8,6 +8,7 @@ export const HAPROXY = '/usr/sbin/haproxy';
 
 export interface HaProxy {
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -70,6 +71,7 @@ export async function startHaProxy(backends: number[]): Promise<HaProxy> {
   );
   return {
     port,
+    pid: child.pid ?? -1,
     async stop() {
       if (!exited) child.kill('SIGTERM');
       await exit;

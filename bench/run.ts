@@ -296,12 +296,14 @@ async function main(): Promise<void> {
     let brokerScale: BrokerScale | undefined;
     if (ONLY.has('g')) {
       log('(g) the broker at team scale: 1 replica, 3 behind HAProxy');
+      const loadBeforeG = os.loadavg();
       brokerScale = await measureBrokerScale(pgServer, ldap, 'heimdall-readonly', SERVER_TLS, log);
+      const loadAverage = `load average before/after: ${loadBeforeG.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
       // Its own files, written by a BENCH_ONLY=g run too: the broker's numbers do not need the rest of the bench.
       const outDir = path.join(HERE, 'results');
       mkdirSync(outDir, { recursive: true });
-      writeFileSync(path.join(outDir, 'broker-scale.json'), `${JSON.stringify({ startedAt: new Date(started).toISOString(), cpus: os.cpus().length, ...brokerScale }, null, 2)}\n`);
-      const md = `Measured ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown'}, Node ${process.versions.node}.\n\n${brokerScaleMarkdown(brokerScale)}\n`;
+      writeFileSync(path.join(outDir, 'broker-scale.json'), `${JSON.stringify({ startedAt: new Date(started).toISOString(), cpus: os.cpus().length, loadAverageBefore: loadBeforeG.map((x) => round(x, 2)), loadAverageAfter: os.loadavg().map((x) => round(x, 2)), ...brokerScale }, null, 2)}\n`);
+      const md = `Measured ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown'}, Node ${process.versions.node}; ${loadAverage}.\n\n${brokerScaleMarkdown(brokerScale)}\n`;
       writeFileSync(path.join(outDir, 'broker-scale.md'), md);
       process.stdout.write(`\n${md}\n`);
     }

@@ -130,9 +130,11 @@ export async function startBrokerProcess(
   config: BrokerConfigInput,
   env: NodeJS.ProcessEnv,
   caFile: string,
+  /** Node flags before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
+  nodeArgs: string[] = [],
 ): Promise<BrokerProcess> {
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/rolecall.mjs'), 'broker', '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/rolecall.mjs'), 'broker', '--config', configFile], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
