@@ -2,12 +2,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { buildScramVerifier } from '../src-main/core/sync/scram-verifier.js';
+import type { BrokerConfigInput } from '../src-main/broker/config.js';
 import type { SignInResponse } from '../src-main/core/broker-api/schema.js';
 import { brokerEnv, newCredentialKey, startBrokerProcess } from '../test/harness/broker.js';
 import type { PgServer } from '../test/harness/postgres.js';
 import { tempDir } from '../test/harness/ports.js';
 import type { SlapdServer } from '../test/harness/slapd.js';
-import { makeTestPki } from '../test/harness/tls.js';
+import { makeTestPki, type TestPki } from '../test/harness/tls.js';
 import { median, percentile, round } from './stats.js';
 
 export interface BrokerLogin {
@@ -18,6 +19,39 @@ export interface BrokerLogin {
   /** Sign-in plus the first server login with the password it returned: what a cold team-mode login costs. */
   coldP50Ms: number;
   coldP95Ms: number;
+}
+
+/** broker.json for the bench: one database ("app") on the bench's PostgreSQL, slapd, no sweep, no rate limit in the way. */
+export function benchBrokerConfig(pgServer: PgServer, ldap: SlapdServer, pki: TestPki, serverTls: boolean, listen: Partial<BrokerConfigInput['listen']> = {}): BrokerConfigInput {
+  return {
+    version: 1,
+    listen: { host: '127.0.0.1', port: 0, tls: { certFile: pki.certFile, keyFile: pki.keyFile }, ...listen },
+    directory: { kind: 'openldap', url: ldap.url, bindDn: ldap.serviceDn, baseDn: ldap.baseDn, groupStrategy: 'member-nested', groupPrefix: 'heimdall-', timeoutMs: 5000 },
+    databases: [
+      {
+        id: 'app',
+        name: 'App',
+        host: '127.0.0.1',
+        port: pgServer.port,
+        database: 'app',
+        sslmode: serverTls ? 'verify-full' : 'disable',
+        ...(serverTls ? { caFile: pgServer.pki.caFile } : {}),
+        suggestedLocalPort: 6432,
+      },
+    ],
+    rateLimit: { perAddressPerMinute: 100_000 },
+    sweep: { intervalSeconds: 0 },
+  };
+}
+
+/** The broker's secrets for the bench, quiet logs (one line per sign-in would be the bench's bottleneck). */
+export function benchBrokerEnv(ldap: SlapdServer, brokerPassword: string, credentialKey: string): NodeJS.ProcessEnv {
+  return { ...brokerEnv({ bindPassword: ldap.servicePassword, syncPassword: brokerPassword, credentialKey }), ROLECALL_LOG_LEVEL: 'warn' };
+}
+
+/** BENCH_BROKER_NODE_OPTIONS: Node flags for the broker processes only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof). */
+export function benchBrokerNodeArgs(): string[] {
+  return (process.env.BENCH_BROKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
 }
 
 /**
@@ -34,30 +68,7 @@ export async function measureBrokerLogins(pgServer: PgServer, ldap: SlapdServer,
   const dns: string[] = [];
   for (let i = 0; i < users; i++) dns.push(await ldap.addUser(`bcold${String(i).padStart(3, '0')}`, password));
   await ldap.addMembers(group, dns);
-  const broker = await startBrokerProcess(
-    path.join(dir, 'broker.json'),
-    {
-      version: 1,
-      listen: { host: '127.0.0.1', port: 0, tls: { certFile: pki.certFile, keyFile: pki.keyFile } },
-      directory: { kind: 'openldap', url: ldap.url, bindDn: ldap.serviceDn, baseDn: ldap.baseDn, groupStrategy: 'member-nested', groupPrefix: 'heimdall-', timeoutMs: 5000 },
-      databases: [
-        {
-          id: 'app',
-          name: 'App',
-          host: '127.0.0.1',
-          port: pgServer.port,
-          database: 'app',
-          sslmode: serverTls ? 'verify-full' : 'disable',
-          ...(serverTls ? { caFile: pgServer.pki.caFile } : {}),
-          suggestedLocalPort: 6432,
-        },
-      ],
-      rateLimit: { perAddressPerMinute: 100_000 },
-      sweep: { intervalSeconds: 0 },
-    },
-    { ...brokerEnv({ bindPassword: ldap.servicePassword, syncPassword: brokerPassword, credentialKey: newCredentialKey() }), ROLECALL_LOG_LEVEL: 'warn' },
-    pki.caFile,
-  );
+  const broker = await startBrokerProcess(path.join(dir, 'broker.json'), benchBrokerConfig(pgServer, ldap, pki, serverTls), benchBrokerEnv(ldap, brokerPassword, newCredentialKey()), pki.caFile, benchBrokerNodeArgs());
   const signIns: number[] = [];
   const colds: number[] = [];
   try {

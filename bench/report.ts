@@ -1,3 +1,4 @@
+import type { BrokerScale, ScalePhase } from './broker-scale.js';
 import type { DirectorySignIns } from './directory-bench.js';
 import { round } from './stats.js';
 
@@ -21,6 +22,8 @@ export interface Results {
   directorySignIns?: DirectorySignIns[];
   /** (f) team mode: cold sign-in through the broker, then the server login with its password. */
   brokerLogin?: { samples: number; signInP50Ms: number; signInP95Ms: number; coldP50Ms: number; coldP95Ms: number };
+  /** (g) the broker at team scale: 1 and 3 replicas, cold and warm sign-ins per second. */
+  brokerScale?: BrokerScale;
   idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
   copyOut: { megabytes: number; runsMs: Record<'direct' | 'pgbouncer' | 'rolecall', number[]>; mbPerSecond: Record<'direct' | 'pgbouncer' | 'rolecall', number> };
   /** CPU the hop itself used: per (a) transaction (PgBouncer and the proxy), per (e) COPY (the proxy). */
@@ -66,10 +69,43 @@ export function toMarkdown(r: Results): string {
     `| proxy CPU per (e) COPY of ${fmt(r.copyOut.megabytes)} MB | ${fmt(r.hopCpu.copyMsRolecall)} ms |`,
     `| work during (b): server connections opened / reused; directory calls; syncs; PBKDF2 runs | ${fmt(r.proxyWork.upstreamOpened)} / ${fmt(r.proxyWork.upstreamReused)}; ${r.proxyWork.directoryCalls}; ${r.proxyWork.syncCalls}; ${r.proxyWork.pbkdf2Runs} |`,
     '',
+    ...(r.brokerScale === undefined ? [] : [brokerScaleMarkdown(r.brokerScale), '']),
     '| Target | Wanted | Measured | Holds |',
     '|---|---|---|---|',
     ...r.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.holds ? 'yes' : '**no**'} |`),
     '',
   ];
   return lines.join('\n');
+}
+
+/** The goals of (g), as the issue states them. */
+export function brokerScaleTargets(s: BrokerScale): Target[] {
+  return [
+    { id: 'g', what: '(g) one broker replica, warm sign-ins per second', target: '≥ 200/s', measured: `${s.one.warm.perSecond}/s`, holds: s.one.warm.perSecond >= 200 },
+    { id: 'g', what: '(g) one broker replica, warm sign-in p99', target: '≤ 50 ms', measured: `${s.one.warm.p99Ms} ms`, holds: s.one.warm.p99Ms <= 50 },
+    { id: 'g', what: '(g) three replicas behind HAProxy vs one, warm sign-ins per second', target: '≥ 1.0×', measured: `${s.warmRatio}×`, holds: s.warmRatio >= 1 },
+  ];
+}
+
+const phaseRow = (p: ScalePhase, which: 'cold' | 'warm') =>
+  `| ${p.replicas}${p.via === 'haproxy' ? ' (HAProxy, TCP)' : ''} | ${which} | ${fmt(p[which].perSecond)} | ${fmt(p[which].p50Ms, 1)} | ${fmt(p[which].p99Ms, 1)} | ${which === 'warm' ? [p.cpuMsPerWarmSignIn, p.otherCpuMsPerWarmSignIn.slapd, p.otherCpuMsPerWarmSignIn.postgres, p.otherCpuMsPerWarmSignIn.haproxy, p.otherCpuMsPerWarmSignIn.load].map((x) => fmt(x, 2)).join(' / ') : ''} | ${which === 'warm' ? p.rssMb.map((x) => fmt(x)).join(' / ') : ''} |`;
+
+/** (g)'s table: medians over the rounds per replica count, then its targets. */
+export function brokerScaleMarkdown(s: BrokerScale): string {
+  return [
+    `(g) the broker at team scale: ${s.concurrency} laptop proxies (each a keep-alive HTTPS connection) signing in back to back, ${s.users} directory users; ` +
+      `cold = each user's first sign-in in a new window (directory + sync), warm = the same users again for ${s.warmSeconds} s after 2 s untimed (directory every time, sync unchanged); ` +
+      `${s.rounds} alternating rounds, the median round per replica count. Brokers, HAProxy, PostgreSQL, slapd and the load share the same cores.`,
+    '',
+    '| Replicas | Sign-in | per second | p50 ms | p99 ms | CPU ms per sign-in: broker / slapd / PostgreSQL / HAProxy / load | RSS MB per replica |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    phaseRow(s.one, 'cold'),
+    phaseRow(s.one, 'warm'),
+    phaseRow(s.three, 'cold'),
+    phaseRow(s.three, 'warm'),
+    '',
+    '| Target | Wanted | Measured | Holds |',
+    '|---|---|---|---|',
+    ...brokerScaleTargets(s).map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.holds ? 'yes' : '**no**'} |`),
+  ].join('\n');
 }

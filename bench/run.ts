@@ -20,7 +20,9 @@ import type { ProfileInput } from '../src-main/core/profiles/schema.js';
 import { pgbench, PGBENCH, run, libpqEnv, type Endpoint } from './pgbench.js';
 import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.js';
 import type { ChildReply, ChildRequest, ChildStatus } from './proxy-protocol.js';
-import { toMarkdown, type Results, type Target } from './report.js';
+import { brokerScaleMarkdown, brokerScaleTargets, toMarkdown, type Results, type Target } from './report.js';
+import { measureBrokerScale, type BrokerScale } from './broker-scale.js';
+import { HAPROXY } from './haproxy.js';
 import { median, percentile, round } from './stats.js';
 import { measureBrokerLogins, type BrokerLogin } from './broker-bench.js';
 import { measureDirectorySignIns, type DirectorySignIns } from './directory-bench.js';
@@ -32,8 +34,8 @@ const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
 /** BENCH_PROXY_SSLMODE=require: the proxy's sslmode to PostgreSQL when TLS is on (default verify-full with the CA file). */
 const PROXY_SSLMODE = (process.env.BENCH_PROXY_SSLMODE ?? 'verify-full') as 'require' | 'verify-ca' | 'verify-full';
 /** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f').split(',').map((x) => x.trim()));
-const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f'].every((x) => ONLY.has(x));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g').split(',').map((x) => x.trim()));
+const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f', 'g'].every((x) => ONLY.has(x));
 const COLD_USERS = 40;
 const IDLE_CLIENTS = 1000;
 const COPY_ROWS = 100_000; // × ~1 KB per row ≈ 100 MB
@@ -51,6 +53,7 @@ function ensureTools(): void {
   if (!existsSync(PGBENCH) && !existsSync('/usr/bin/pgbench')) missing.push('postgresql-contrib');
   if (!existsSync('/usr/lib/postgresql/15/bin/postgres')) missing.push('postgresql');
   if (!existsSync(PGBOUNCER)) missing.push('pgbouncer');
+  if (!existsSync(HAPROXY)) missing.push('haproxy');
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${missing.join(' ')} (run: sudo apt-get install -y ${missing.join(' ')})`);
   log(`installing ${missing.join(' ')} from Debian`);
@@ -290,6 +293,21 @@ async function main(): Promise<void> {
       log(`broker sign-in p50 ${brokerLogin.signInP50Ms} ms, p95 ${brokerLogin.signInP95Ms} ms; with the server login p50 ${brokerLogin.coldP50Ms} ms, p95 ${brokerLogin.coldP95Ms} ms`);
     }
 
+    let brokerScale: BrokerScale | undefined;
+    if (ONLY.has('g')) {
+      log('(g) the broker at team scale: 1 replica, 3 behind HAProxy');
+      const loadBeforeG = os.loadavg();
+      brokerScale = await measureBrokerScale(pgServer, ldap, 'heimdall-readonly', SERVER_TLS, log);
+      const loadAverage = `load average before/after: ${loadBeforeG.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+      // Its own files, written by a BENCH_ONLY=g run too: the broker's numbers do not need the rest of the bench.
+      const outDir = path.join(HERE, 'results');
+      mkdirSync(outDir, { recursive: true });
+      writeFileSync(path.join(outDir, 'broker-scale.json'), `${JSON.stringify({ startedAt: new Date(started).toISOString(), cpus: os.cpus().length, loadAverageBefore: loadBeforeG.map((x) => round(x, 2)), loadAverageAfter: os.loadavg().map((x) => round(x, 2)), ...brokerScale }, null, 2)}\n`);
+      const md = `Measured ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown'}, Node ${process.versions.node}; ${loadAverage}.\n\n${brokerScaleMarkdown(brokerScale)}\n`;
+      writeFileSync(path.join(outDir, 'broker-scale.md'), md);
+      process.stdout.write(`\n${md}\n`);
+    }
+
     log('(e) COPY out');
     const copySql = `\\copy (select repeat('x', 1000) from generate_series(1, ${COPY_ROWS})) to '/dev/null'`;
     const copyMs: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
@@ -332,6 +350,7 @@ async function main(): Promise<void> {
       { id: 'c', what: '(c) cold login p50', target: '≤ 30 ms', measured: `${login.coldP50Ms} ms`, holds: login.coldP50Ms <= 30 },
       { id: 'd', what: `(d) RSS with ${IDLE_CLIENTS} idle clients`, target: '≤ 150 MB', measured: `${idleClients.rssMb} MB`, holds: idleClients.rssMb <= 150 },
       { id: 'e', what: '(e) COPY out vs direct', target: '≥ 0.9×', measured: `${ratio(mbPerSecond.rolecall, mbPerSecond.direct)}×`, holds: mbPerSecond.rolecall >= 0.9 * mbPerSecond.direct },
+      ...(brokerScale === undefined ? [] : brokerScaleTargets(brokerScale)),
     ];
     const cpus = os.cpus();
     const results: Results = {
@@ -363,6 +382,7 @@ async function main(): Promise<void> {
       login,
       ...(directorySignIns === undefined ? {} : { directorySignIns }),
       ...(brokerLogin === undefined ? {} : { brokerLogin }),
+      ...(brokerScale === undefined ? {} : { brokerScale }),
       idleClients,
       copyOut: { megabytes: round(megabytes, 1), runsMs: Object.fromEntries(NAMES.map((n) => [n, copyMs[n].map((x) => round(x, 0))])) as Record<Name, number[]>, mbPerSecond },
       hopCpu: {

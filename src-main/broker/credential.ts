@@ -62,9 +62,27 @@ export function deriveCredential(
   };
 }
 
+/*
+ * A verifier costs 4096+ PBKDF2 rounds (a few ms of CPU on the event loop),
+ * and every sign-in of a login in one window needs the same one: the last
+ * VERIFIER_CACHE_SIZE are kept. Keyed by salt and iterations: the salt is an
+ * HMAC of the key, server, login and window, so it names the credential
+ * without holding its password. A verifier is what the database stores
+ * anyway; it never leaves the broker except to the sync.
+ */
+const VERIFIER_CACHE_SIZE = 10_000;
+const verifiers = new Map<string, string>();
+
 /** The SCRAM verifier of a derived password: its own salt, and at least PostgreSQL's 4096 iterations or the database's floor. */
 export function credentialVerifier(credential: DerivedCredential, minIterations: number): string {
-  return buildScramVerifier(credential.password, { salt: credential.salt, iterations: Math.max(SCRAM_ITERATIONS, minIterations) });
+  const iterations = Math.max(SCRAM_ITERATIONS, minIterations);
+  const id = `${credential.salt.toString('base64')}:${iterations}`;
+  const known = verifiers.get(id);
+  if (known !== undefined) return known;
+  const verifier = buildScramVerifier(credential.password, { salt: credential.salt, iterations });
+  if (verifiers.size >= VERIFIER_CACHE_SIZE) verifiers.delete(verifiers.keys().next().value as string);
+  verifiers.set(id, verifier);
+  return verifier;
 }
 
 /**

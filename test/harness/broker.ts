@@ -79,6 +79,8 @@ export function brokerRequest<T = unknown>(baseUrl: string, caFile: string, rout
 
 export interface BrokerProcess {
   url: string;
+  /** The broker's process id (for its CPU and memory in the bench). */
+  pid: number;
   port: number;
   replica: string;
   caFile: string;
@@ -128,9 +130,11 @@ export async function startBrokerProcess(
   config: BrokerConfigInput,
   env: NodeJS.ProcessEnv,
   caFile: string,
+  /** Node flags before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
+  nodeArgs: string[] = [],
 ): Promise<BrokerProcess> {
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/rolecall.mjs'), 'broker', '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/rolecall.mjs'), 'broker', '--config', configFile], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -168,6 +172,7 @@ export async function startBrokerProcess(
   const request = <T>(route: string, options: RequestOptions = {}) => brokerRequest<T>(url, caFile, route, options);
   return {
     url,
+    pid: child.pid ?? -1,
     port: ready.port,
     replica: ready.replica,
     caFile,

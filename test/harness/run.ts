@@ -7,9 +7,9 @@ export interface RunResult {
 }
 
 /** Runs a program (no shell) to completion and collects what it printed. */
-export function run(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<RunResult> {
+export function run(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: options.env ?? process.env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

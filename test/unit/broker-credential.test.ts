@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { credentialVerifier, deriveCredential, isCurrentPassword, windowAt } from '../../src-main/broker/credential.js';
+import { scramWork } from '../../src-main/core/sync/scram-verifier.js';
 
 const key = Buffer.alloc(32, 7);
 const settings = { windowSeconds: 3600, graceSeconds: 900 };
@@ -41,6 +42,19 @@ describe('derived database credentials', () => {
     expect(credentialVerifier(deriveCredential(key, 's:1', 'alice', t + 1000, settings), 0)).toBe(v);
     expect(v).toMatch(new RegExp(`^SCRAM-SHA-256\\$4096:${c.salt.toString('base64').replace(/[+/]/g, '\\$&')}\\$`));
     expect(credentialVerifier(c, 10_000)).toMatch(/^SCRAM-SHA-256\$10000:/);
+  });
+
+  it('runs PBKDF2 once per credential and iteration count: a repeated sign-in in the window reuses the verifier', () => {
+    const c = deriveCredential(key, 's:cache', 'carol', t, settings);
+    const before = scramWork.pbkdf2Runs;
+    const v = credentialVerifier(c, 0);
+    expect(credentialVerifier(deriveCredential(key, 's:cache', 'carol', t + 1000, settings), 0)).toBe(v);
+    expect(scramWork.pbkdf2Runs - before).toBe(1);
+    // The next window, another login, or a higher floor is another verifier, computed.
+    expect(credentialVerifier(deriveCredential(key, 's:cache', 'carol', t + 3600_000, settings), 0)).not.toBe(v);
+    expect(credentialVerifier(deriveCredential(key, 's:cache', 'dave', t, settings), 0)).not.toBe(v);
+    expect(credentialVerifier(c, 8192)).toMatch(/^SCRAM-SHA-256\$8192:/);
+    expect(scramWork.pbkdf2Runs - before).toBe(4);
   });
 
   it('accepts the current window\'s password and the previous one only while its grace lasts', () => {
