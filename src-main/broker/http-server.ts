@@ -15,6 +15,7 @@ import { accessCheck } from './endpoints/access-check.js';
 import { catalog } from './endpoints/catalog.js';
 import { revalidate } from './endpoints/revalidate.js';
 import { signIn } from './endpoints/sign-in.js';
+import { secondsSince, signInOutcome, type BrokerMetrics } from './metrics.js';
 import { readiness } from './readiness.js';
 
 export interface HttpState {
@@ -181,7 +182,7 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
       return response.parse(await handle(parsed.data, callerOf(req)));
     });
   };
-  post(api.PATHS.signIn, api.signInRequest, api.signInResponse, (body, caller) => signIn(deps, body, caller));
+  post(api.PATHS.signIn, api.signInRequest, api.signInResponse, (body, caller) => counted(deps.metrics, () => signIn(deps, body, caller)));
   post(api.PATHS.catalog, api.catalogRequest, api.catalogResponse, (body) => catalog(deps, body));
   post(api.PATHS.revalidate, api.revalidateRequest, api.revalidateResponse, (body) => revalidate(deps, body));
   post(api.PATHS.accessCheck, api.accessCheckRequest, api.accessCheckResponse, (body) => accessCheck(deps, body));
@@ -195,6 +196,20 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
     return reply.status(ready.ready ? 200 : 503).send(ready);
   });
   return app;
+}
+
+/** A sign-in with its outcome, SQLSTATE and time recorded, whichever way it ends. */
+async function counted<T>(metrics: BrokerMetrics, work: () => Promise<T>): Promise<T> {
+  const start = process.hrtime.bigint();
+  try {
+    const value = await work();
+    metrics.signIn('ok', '00000', secondsSince(start));
+    return value;
+  } catch (e) {
+    const { outcome, sqlstate } = signInOutcome(e);
+    metrics.signIn(outcome, sqlstate, secondsSince(start));
+    throw e;
+  }
 }
 
 function causeOf(e: Error): string | undefined {

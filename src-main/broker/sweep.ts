@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { reconcileLogin, sweepCandidates, sweepLease, sweepRelease } from '../core/sync/broker-sync.js';
 import type { BrokerDeps } from './deps.js';
+import { recordDatabaseFailure } from './metrics.js';
 import type { SyncTargetPool } from './served-databases.js';
 
 export interface SweepReport {
@@ -61,6 +62,7 @@ export class Sweeper {
     for (const [pool, session] of this.sessions) {
       try {
         if (await sweepRelease(session, this.deps.replica)) this.deps.logger.info({ database: pool.where }, 'sweep lease released');
+        this.deps.metrics.leaseHeld(pool.metricsId, false);
       } catch (e) {
         this.deps.logger.warn({ database: pool.where, error: messageOf(e) }, 'could not release the sweep lease; it passes on when it expires');
       }
@@ -73,12 +75,17 @@ export class Sweeper {
     const reports: SweepReport[] = [];
     for (const pool of this.deps.served.pools) {
       if (this.stopped) break;
+      let failed = false;
       const report = await this.sweep(pool).catch((e: unknown): SweepReport => {
+        failed = true;
         this.deps.logger.warn({ database: pool.where, error: messageOf(e) }, 'sweep failed; next try at the next interval');
+        recordDatabaseFailure(this.deps.metrics, pool.metricsId, e);
         this.dropSession(pool);
         return { where: pool.where, held: false, candidates: 0, revoked: [], reduced: [], failed: [] };
       });
       if (report.held) this.deps.logger.info({ ...report }, 'sweep done');
+      this.deps.metrics.sweep(pool.metricsId, failed ? 'failed' : report.held ? 'swept' : 'not-holder', report.revoked.length, report.reduced.length);
+      this.deps.metrics.leaseHeld(pool.metricsId, report.held);
       reports.push(report);
     }
     return reports;
