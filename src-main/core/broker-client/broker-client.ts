@@ -149,7 +149,16 @@ export class BrokerClient {
     throw withTried(best, tried);
   }
 
-  /** One request to one URL; a kept connection the server had closed meanwhile is replaced once. */
+  /**
+   * One request to one URL. A connection that broke after it was up (a kept
+   * one the server had closed, or a replica that died mid-request behind a
+   * load balancer) is tried once more on a new connection: behind a load
+   * balancer that reaches another replica, and a lone broker that is gone
+   * refuses it at once. A sign-in is safe to send twice: within a window the
+   * same password and verifier are synced (the second writes no audit row), and
+   * a wrong password the first attempt recorded is answered 28P01 from the
+   * throttle without another directory bind.
+   */
   private async exchange(base: string, method: 'GET' | 'POST', path: string, body: unknown, maxBytes: number): Promise<HttpsJsonResponse> {
     const request = {
       url: new URL(`${base}${path}`),
@@ -163,7 +172,7 @@ export class BrokerClient {
     try {
       return await httpsJson(request);
     } catch (e) {
-      if (e instanceof TransportError && e.reusedConnection && e.failure === 'unreachable') return httpsJson(request);
+      if (e instanceof TransportError && e.connected && e.failure === 'unreachable') return httpsJson(request);
       throw e;
     }
   }
