@@ -83,7 +83,9 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
     disableRequestLogging: true,
     bodyLimit: api.MAX_BODY_BYTES,
     trustProxy: listen.trustProxy ?? false,
-    return503OnClosing: true,
+    // Draining: a request that still comes over an open connection is served (within listen.drainSeconds) and
+    // its connection closed after the answer (below); a 503 would fail a sign-in that no other replica was asked.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -127,7 +129,9 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
       ),
   });
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    // While draining, every answer ends its connection: the client's next request opens a new one, to another replica.
+    if (state.draining) reply.header('connection', 'close');
     const socket = request.raw.socket as tls.TLSSocket;
     // Optional device certificates: one that is presented must verify.
     if (files.clientCa !== undefined && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {

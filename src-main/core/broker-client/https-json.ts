@@ -38,7 +38,7 @@ export class TransportError extends Error {
     /** True when the request went over a kept connection (which the server may have closed meanwhile). */
     readonly reusedConnection: boolean,
     readonly code?: string,
-    /** True when the connection was up (kept, or past its TLS handshake) before it broke: the request may have reached the server. */
+    /** True when the TCP connection was up (a kept one, or a new one that connected) before it broke, rather than refused. */
     readonly connected: boolean = reusedConnection,
   ) {
     super(message);
@@ -88,10 +88,9 @@ export function httpsJson(request: HttpsJsonRequest): Promise<HttpsJsonResponse>
         () => fail(new TransportError('timeout', `no TLS connection within ${request.connectTimeoutMs} ms`, false)),
         request.connectTimeoutMs,
       );
-      socket.once('secureConnect', () => {
-        connected = true;
-        clearTimeout(connecting);
-      });
+      // TCP up: a break from here on (in the TLS handshake or after) is not a refused connection.
+      socket.once('connect', () => (connected = true));
+      socket.once('secureConnect', () => clearTimeout(connecting));
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       const failure: TransportFailure = isCertificateError(e.code) ? 'certificate' : 'unreachable';
