@@ -243,6 +243,9 @@ describe('failover drills', () => {
       const bindsAfterFirst = await failedBinds();
       expect(bindsAfterFirst).toBe(1);
 
+      // The replica about to die has been taking part in the load.
+      report.killedServedBeforeKill = await signInsServed(killed);
+      expect(report.killedServedBeforeKill).toBeGreaterThan(0);
       const baseline = await notHolderBaseline(others);
       const [, ...attempts] = await Promise.all([
         killed.kill(),
