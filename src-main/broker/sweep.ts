@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { reconcileLogin, sweepCandidates, sweepLease, sweepRelease } from '../core/sync/broker-sync.js';
+import { isUnreachable } from '../core/net-errors.js';
+import { SyncError } from '../core/sync/sync-client.js';
 import type { BrokerDeps } from './deps.js';
-import { recordDatabaseFailure } from './metrics.js';
 import type { SyncTargetPool } from './served-databases.js';
 
 export interface SweepReport {
@@ -79,7 +80,8 @@ export class Sweeper {
       const report = await this.sweep(pool).catch((e: unknown): SweepReport => {
         failed = true;
         this.deps.logger.warn({ database: pool.where, error: messageOf(e) }, 'sweep failed; next try at the next interval');
-        recordDatabaseFailure(this.deps.metrics, pool.metricsId, e);
+        // Past its per-login lookups everything a sweep does is on the database (its session, the lease, the candidates).
+        this.deps.metrics.databaseError(pool.metricsId, e instanceof SyncError ? e.failure : isUnreachable((e as { code?: unknown }).code) ? 'unreachable' : 'failed');
         this.dropSession(pool);
         return { where: pool.where, held: false, candidates: 0, revoked: [], reduced: [], failed: [] };
       });
