@@ -5,6 +5,9 @@ import type { Logger } from '../core/log.js';
 import type { BrokerConfig, BrokerFiles } from './config.js';
 import type { BrokerDeps } from './deps.js';
 import { buildHttpServer, type HttpState } from './http-server.js';
+import { meteredDirectory } from './metered-directory.js';
+import { createBrokerMetrics, type PrometheusMetrics } from './metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import type { BrokerSecrets } from './secrets.js';
 import { serveDatabases } from './served-databases.js';
 import { Sweeper } from './sweep.js';
@@ -17,6 +20,9 @@ export interface RunningBroker {
   port: number;
   replica: string;
   sweeper: Sweeper;
+  /** http://host:port/metrics when broker.json has a metrics listener. */
+  metricsUrl?: string;
+  metrics: PrometheusMetrics;
   /** Drains: readyz says not ready, no new connections, requests in flight get listen.drainSeconds; leases released. */
   stop(): Promise<void>;
 }
@@ -37,7 +43,8 @@ export async function startBroker(config: BrokerConfig, files: BrokerFiles, secr
   const { logger } = options;
   const now = options.now ?? Date.now;
   const replica = options.replica ?? `${hostname()}/${process.pid}`;
-  const directory = createDirectory(config.directory, secrets.bindPassword, logger);
+  const metrics = createBrokerMetrics();
+  const directory = meteredDirectory(createDirectory(config.directory, secrets.bindPassword, logger), metrics);
   const served = serveDatabases(config, files, secrets.syncPasswords, logger, now);
   const throttleId = config.throttle.database ?? config.databases[0]?.id ?? '';
   const throttleDb = served.databases.get(throttleId);
@@ -47,9 +54,11 @@ export async function startBroker(config: BrokerConfig, files: BrokerFiles, secr
     directory,
     served,
     throttle: new SharedThrottle(throttleDb.pool.sync, config.throttle.holdSeconds, config.directory, now),
+    throttleDatabase: throttleId,
     credentialKey: secrets.credentialKey,
     replica,
     logger,
+    metrics,
     now,
   };
   const closeEngine = async () => {
@@ -64,12 +73,22 @@ export async function startBroker(config: BrokerConfig, files: BrokerFiles, secr
     await closeEngine();
     throw e;
   }
+  let metricsServer: MetricsServer | undefined;
+  if (config.metrics !== undefined) {
+    try {
+      metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port, logger);
+    } catch (e) {
+      await app.close();
+      await closeEngine();
+      throw new Error(`cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}: ${(e as Error).message}`);
+    }
+  }
   const address = app.server.address() as net.AddressInfo;
   const sweeper = new Sweeper(deps, config.sweep.intervalSeconds);
   sweeper.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `https://${host}:${address.port}`;
-  logger.info({ url, replica, databases: [...served.databases.keys()], targets: served.pools.map((p) => p.where) }, 'broker listening');
+  logger.info({ url, replica, ...(metricsServer ? { metrics: metricsServer.url } : {}), databases: [...served.databases.keys()], targets: served.pools.map((p) => p.where) }, 'broker listening');
 
   let stopping: Promise<void> | null = null;
   const stop = async (): Promise<void> => {
@@ -86,7 +105,7 @@ export async function startBroker(config: BrokerConfig, files: BrokerFiles, secr
       await closed;
     }
     clearTimeout(timer);
-    await closeEngine();
+    await Promise.allSettled([closeEngine(), metricsServer?.close()]);
     logger.info('broker stopped');
   };
   return {
@@ -95,6 +114,8 @@ export async function startBroker(config: BrokerConfig, files: BrokerFiles, secr
     port: address.port,
     replica,
     sweeper,
+    metrics,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     stop: () => (stopping ??= stop()),
   };
 }

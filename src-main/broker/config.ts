@@ -96,6 +96,17 @@ const syncSchema = z.strictObject({
   poolSize: z.number().int().min(1).max(20).default(8),
 });
 
+/**
+ * Prometheus /metrics on a listener of its own (plain HTTP: it carries no
+ * secret, and its port can be firewalled apart from the API's). Absent: no
+ * metrics listener. Loopback by default; a scraper elsewhere needs host set.
+ */
+const metricsSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0: any free port (the ready line says which). */
+  port: z.number().int().min(0).max(65535).default(9464),
+});
+
 const DIRECTORY_KEYS = new Set(Object.keys(directorySchema.in.shape));
 
 export const brokerConfigSchema = z
@@ -109,6 +120,7 @@ export const brokerConfigSchema = z
     rateLimit: rateLimitSchema.prefault({}),
     sweep: sweepSchema.prefault({}),
     sync: syncSchema.prefault({}),
+    metrics: metricsSchema.optional(),
     /** Database login = directory name lowercased (`preserve` keeps its case). */
     loginCase: z.enum(['lower', 'preserve']).default('lower'),
   })
@@ -124,6 +136,9 @@ export const brokerConfigSchema = z
       }
       ports.set(d.suggestedLocalPort, d.id);
     });
+    if (c.metrics !== undefined && c.metrics.port !== 0 && c.metrics.port === c.listen.port) {
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: `port ${c.metrics.port} is the API's (listen.port): metrics need a port of their own` });
+    }
     if (c.throttle.database !== undefined && !seen.has(c.throttle.database)) {
       ctx.addIssue({ code: 'custom', path: ['throttle', 'database'], message: `no database with id "${c.throttle.database}" in databases` });
     }

@@ -1,7 +1,9 @@
 import type { Directory } from '../core/directory/directory.js';
 import type { Logger } from '../core/log.js';
 import type { BrokerConfig } from './config.js';
+import { RetryLaterError } from './api-error.js';
 import { brokerDenial, unknownDatabase } from './denials.js';
+import { recordDatabaseFailure, type BrokerMetrics } from './metrics.js';
 import type { Served, ServedDatabase } from './served-databases.js';
 import type { SharedThrottle } from './throttle.js';
 
@@ -11,10 +13,13 @@ export interface BrokerDeps {
   directory: Directory;
   served: Served;
   throttle: SharedThrottle;
+  /** The database id whose pool the throttle uses (for its error counts). */
+  throttleDatabase: string;
   credentialKey: Buffer;
   /** This replica's name: the sweep lease holder, and in every audit row's client info. */
   replica: string;
   logger: Logger;
+  metrics: BrokerMetrics;
   now(): number;
 }
 
@@ -39,6 +44,8 @@ export async function checkPassword(deps: BrokerDeps, login: string, password: s
   try {
     return await deps.throttle.guard(login, () => deps.directory.authenticate(login, password));
   } catch (e) {
+    if (e instanceof RetryLaterError) deps.metrics.throttled();
+    recordDatabaseFailure(deps.metrics, deps.throttleDatabase, e);
     throw brokerDenial(login, e);
   }
 }

@@ -15,6 +15,7 @@ import { accessCheck } from './endpoints/access-check.js';
 import { catalog } from './endpoints/catalog.js';
 import { revalidate } from './endpoints/revalidate.js';
 import { signIn } from './endpoints/sign-in.js';
+import { secondsSince, signInOutcome, type BrokerMetrics } from './metrics.js';
 import { readiness } from './readiness.js';
 
 export interface HttpState {
@@ -83,7 +84,9 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: api.MAX_BODY_BYTES,
     trustProxy: listen.trustProxy ?? false,
-    return503OnClosing: true,
+    // Draining: a request that still comes over an open connection is served (within listen.drainSeconds) and
+    // its connection closed after the answer (below); a 503 would fail a sign-in that no other replica was asked.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -127,7 +130,9 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
       ),
   });
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    // While draining, every answer ends its connection: the client's next request opens a new one, to another replica.
+    if (state.draining) reply.header('connection', 'close');
     const socket = request.raw.socket as tls.TLSSocket;
     // Optional device certificates: one that is presented must verify.
     if (files.clientCa !== undefined && !socket.authorized && Object.keys(socket.getPeerCertificate() ?? {}).length > 0) {
@@ -182,7 +187,7 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
       return response.parse(await handle(parsed.data, callerOf(req)));
     });
   };
-  post(api.PATHS.signIn, api.signInRequest, api.signInResponse, (body, caller) => signIn(deps, body, caller));
+  post(api.PATHS.signIn, api.signInRequest, api.signInResponse, (body, caller) => counted(deps.metrics, () => signIn(deps, body, caller)));
   post(api.PATHS.catalog, api.catalogRequest, api.catalogResponse, (body) => catalog(deps, body));
   post(api.PATHS.revalidate, api.revalidateRequest, api.revalidateResponse, (body) => revalidate(deps, body));
   post(api.PATHS.accessCheck, api.accessCheckRequest, api.accessCheckResponse, (body) => accessCheck(deps, body));
@@ -196,6 +201,20 @@ export async function buildHttpServer(deps: BrokerDeps, files: BrokerFiles, stat
     return reply.status(ready.ready ? 200 : 503).send(ready);
   });
   return app;
+}
+
+/** A sign-in with its outcome, SQLSTATE and time recorded, whichever way it ends. */
+async function counted<T>(metrics: BrokerMetrics, work: () => Promise<T>): Promise<T> {
+  const start = process.hrtime.bigint();
+  try {
+    const value = await work();
+    metrics.signIn('ok', '00000', secondsSince(start));
+    return value;
+  } catch (e) {
+    const { outcome, sqlstate } = signInOutcome(e);
+    metrics.signIn(outcome, sqlstate, secondsSince(start));
+    throw e;
+  }
 }
 
 function causeOf(e: Error): string | undefined {

@@ -20,6 +20,11 @@ export class SyncTargetPool {
     private readonly now: () => number,
   ) {}
 
+  /** The first catalog database id served through this target: its name in metrics (a broker.json id, never an address). */
+  get metricsId(): string {
+    return this.databases[0]?.config.id ?? 'unknown';
+  }
+
   /** The database's minimum SCRAM iterations (rolecall.sync_parameters), cached for a while by the sync client. */
   minIterations(): Promise<number> {
     return this.sync.minScramIterations(this.now());

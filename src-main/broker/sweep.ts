@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { reconcileLogin, sweepCandidates, sweepLease, sweepRelease } from '../core/sync/broker-sync.js';
+import { isUnreachable } from '../core/net-errors.js';
+import { SyncError } from '../core/sync/sync-client.js';
 import type { BrokerDeps } from './deps.js';
 import type { SyncTargetPool } from './served-databases.js';
 
@@ -61,6 +63,7 @@ export class Sweeper {
     for (const [pool, session] of this.sessions) {
       try {
         if (await sweepRelease(session, this.deps.replica)) this.deps.logger.info({ database: pool.where }, 'sweep lease released');
+        this.deps.metrics.leaseHeld(pool.metricsId, false);
       } catch (e) {
         this.deps.logger.warn({ database: pool.where, error: messageOf(e) }, 'could not release the sweep lease; it passes on when it expires');
       }
@@ -73,12 +76,18 @@ export class Sweeper {
     const reports: SweepReport[] = [];
     for (const pool of this.deps.served.pools) {
       if (this.stopped) break;
+      let failed = false;
       const report = await this.sweep(pool).catch((e: unknown): SweepReport => {
+        failed = true;
         this.deps.logger.warn({ database: pool.where, error: messageOf(e) }, 'sweep failed; next try at the next interval');
+        // Past its per-login lookups everything a sweep does is on the database (its session, the lease, the candidates).
+        this.deps.metrics.databaseError(pool.metricsId, e instanceof SyncError ? e.failure : isUnreachable((e as { code?: unknown }).code) ? 'unreachable' : 'failed');
         this.dropSession(pool);
         return { where: pool.where, held: false, candidates: 0, revoked: [], reduced: [], failed: [] };
       });
       if (report.held) this.deps.logger.info({ ...report }, 'sweep done');
+      this.deps.metrics.sweep(pool.metricsId, failed ? 'failed' : report.held ? 'swept' : 'not-holder', report.revoked.length, report.reduced.length);
+      this.deps.metrics.leaseHeld(pool.metricsId, report.held);
       reports.push(report);
     }
     return reports;

@@ -36,7 +36,7 @@ export async function brokerCommand(args: string[], io: CliIo): Promise<number> 
   const { startBroker } = await import('../broker/broker.js');
   const logger = createLogger();
   const broker = await startBroker(config, files, secrets.secrets, { logger });
-  println(io.stdout, JSON.stringify({ event: 'ready', url: broker.url, port: broker.port, replica: broker.replica }));
+  println(io.stdout, JSON.stringify({ event: 'ready', url: broker.url, port: broker.port, replica: broker.replica, ...(broker.metricsUrl ? { metricsUrl: broker.metricsUrl } : {}) }));
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

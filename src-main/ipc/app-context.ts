@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger, type Logger } from '../core/log.js';
+import { packageVersion } from '../core/package-version.js';
 import { defaultConfigPath } from '../core/profiles/config-path.js';
 import { ProfileStore } from '../core/profiles/store.js';
 import { createSecretStore } from '../core/secrets/create-store.js';
@@ -90,15 +90,6 @@ export async function createAppContext(options: AppContextOptions = {}): Promise
       history.close();
     },
   };
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }
 
 /** The user's home, as the context's environment says (HOME / USERPROFILE). */

@@ -90,8 +90,12 @@ export interface BrokerProcess {
   request<T = unknown>(route: string, options?: RequestOptions): Promise<BrokerReply<T>>;
   /** POST a JSON body. */
   post<T = unknown>(route: string, body: unknown, options?: RequestOptions): Promise<BrokerReply<T>>;
+  /** http://127.0.0.1:port/metrics when broker.json has a metrics listener. */
+  metricsUrl?: string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crashed replica: nothing drained, nothing released), then the exit signal. */
+  kill(): Promise<NodeJS.Signals | null>;
   readonly exited: boolean;
 }
 
@@ -145,21 +149,23 @@ export async function startBrokerProcess(
   let exited = false;
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  let exitSignal: NodeJS.Signals | null = null;
   const exit = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       exited = true;
+      exitSignal = signal;
       running.delete(child);
       resolve(code);
     }),
   );
-  const ready = await new Promise<{ url: string; port: number; replica: string }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; port: number; replica: string; metricsUrl?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not get ready within 30 s:\n${err.slice(-3000)}`)), 30_000);
     const onData = () => {
       const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
       if (line === undefined) return;
       clearTimeout(timer);
       child.stdout.off('data', onData);
-      resolve(JSON.parse(line) as { url: string; port: number; replica: string });
+      resolve(JSON.parse(line) as { url: string; port: number; replica: string; metricsUrl?: string });
     };
     child.stdout.on('data', onData);
     void exit.then((code) => {
@@ -175,6 +181,7 @@ export async function startBrokerProcess(
     pid: child.pid ?? -1,
     port: ready.port,
     replica: ready.replica,
+    ...(ready.metricsUrl === undefined ? {} : { metricsUrl: ready.metricsUrl }),
     caFile,
     stderr: () => err,
     stdout: () => out,
@@ -187,6 +194,11 @@ export async function startBrokerProcess(
       const code = await exit;
       clearTimeout(timer);
       return code;
+    },
+    async kill() {
+      if (!exited) child.kill('SIGKILL');
+      await exit;
+      return exitSignal;
     },
     get exited() {
       return exited;

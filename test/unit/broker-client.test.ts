@@ -17,7 +17,8 @@ import { makeTestPki, type TestPki } from '../harness/tls.js';
 // so every way an answer can be unusable is seen to end in a precise error.
 // The real broker is exercised in test/integration/broker-*.test.ts.
 
-type Reply = { status: number; body: string | object; delayMs?: number };
+/** reset: the connection is dropped after the request was read, with no answer (a replica killed mid-request). */
+type Reply = { status: number; body: string | object; delayMs?: number; reset?: boolean };
 
 interface Hostile {
   url: string;
@@ -41,6 +42,10 @@ async function hostile(reply: (path: string) => Reply, tlsFiles?: { key: string;
       const text = Buffer.concat(chunks).toString('utf8');
       h.requests.push({ path: req.url ?? '', body: text ? (JSON.parse(text) as unknown) : undefined });
       const r = h.reply(req.url ?? '');
+      if (r.reset === true) {
+        req.socket.destroy();
+        return;
+      }
       setTimeout(() => {
         res.writeHead(r.status, { 'content-type': 'application/json' });
         res.end(typeof r.body === 'string' ? r.body : JSON.stringify(r.body));
@@ -178,6 +183,31 @@ describe('BrokerClient', () => {
       c.close();
       await silent.close();
     }
+  });
+
+  it('sends a request again once when its connection broke before the answer (behind a load balancer that reaches another replica)', async () => {
+    let n = 0;
+    const flaky = await hostile(() => (++n === 1 ? { status: 0, body: '', reset: true } : { status: 200, body: good() }));
+    const c = client([flaky.url]);
+    try {
+      expect((await c.signIn(signIn)).value.login).toBe('alice');
+      expect(flaky.requests).toHaveLength(2);
+    } finally {
+      c.close();
+    }
+    // Once only: a URL that keeps dropping requests fails after the second, and the next URL is asked.
+    const dropping = await hostile(() => ({ status: 0, body: '', reset: true }));
+    const ok = await hostile(() => ({ status: 200, body: good() }));
+    const c2 = client([dropping.url]);
+    const f = await failure(c2.signIn(signIn));
+    c2.close();
+    expect(f.kind).toBe('unreachable');
+    expect(dropping.requests).toHaveLength(2);
+    const c3 = client([dropping.url, ok.url]);
+    expect((await c3.signIn(signIn)).url).toBe(ok.url);
+    c3.close();
+    expect(dropping.requests).toHaveLength(4);
+    expect(ok.requests).toHaveLength(1);
   });
 
   it('when every broker fails, says the best it knows: the broker\'s own 5xx answer, else "not reachable"', async () => {

@@ -3,6 +3,7 @@ import type { RevalidateRequest, RevalidateResponse } from '../../core/broker-ap
 import { reconcileLogin } from '../../core/sync/broker-sync.js';
 import { isCurrentPassword } from '../credential.js';
 import { brokerDenial } from '../denials.js';
+import { recordDatabaseFailure } from '../metrics.js';
 import { servedDatabase, type BrokerDeps } from '../deps.js';
 
 /**
@@ -40,6 +41,7 @@ export async function revalidate(deps: BrokerDeps, req: RevalidateRequest): Prom
     if (result.revoked.length > 0) log.info({ revoked: result.revoked }, 'roles taken back');
     return { revoked: null, groups, roles: result.roles ?? [] };
   } catch (e) {
+    recordDatabaseFailure(deps.metrics, db.config.id, e);
     throw brokerDenial(req.login, e);
   }
 }

@@ -3,6 +3,7 @@ import type { SignInRequest, SignInResponse } from '../../core/broker-api/schema
 import { passwordExpiryWarning } from '../../core/directory/expiry-warning.js';
 import { credentialVerifier, deriveCredential } from '../credential.js';
 import { brokerDenial } from '../denials.js';
+import { recordDatabaseFailure, secondsSince } from '../metrics.js';
 import { checkPassword, servedDatabase, type BrokerDeps, type Caller } from '../deps.js';
 
 /** The audit trail's client info (rolecall.sync_login takes at most 4 KiB): the laptop's entries first, as many as fit. */
@@ -34,6 +35,7 @@ export async function signIn(deps: BrokerDeps, req: SignInRequest, caller: Calle
   try {
     const credential = deriveCredential(deps.credentialKey, db.config.serverId, login, deps.now(), deps.config.credentials);
     const verifier = credentialVerifier(credential, await db.pool.minIterations());
+    const syncStart = process.hrtime.bigint();
     const synced = await db.pool.sync.syncLogin({
       login,
       verifier,
@@ -41,6 +43,7 @@ export async function signIn(deps: BrokerDeps, req: SignInRequest, caller: Calle
       validUntil: credential.validUntil,
       clientInfo: auditInfo(deps, caller, db.config.id, req.clientInfo),
     });
+    deps.metrics.sync(db.config.id, secondsSince(syncStart));
     const warning = passwordExpiryWarning(user.passwordExpiresAt, deps.config.directory.expiryWarningDays, new Date(deps.now()));
     log.info({ login, groups, roles: synced.roles, unchanged: synced.unchanged, window: credential.window, client: caller.address }, 'signed in');
     return {
@@ -53,6 +56,7 @@ export async function signIn(deps: BrokerDeps, req: SignInRequest, caller: Calle
       ...(warning === null ? {} : { directoryPasswordExpiresAt: warning.expiresAt.toISOString() }),
     };
   } catch (e) {
+    recordDatabaseFailure(deps.metrics, db.config.id, e);
     const denial = brokerDenial(login, e);
     denial.account ??= login;
     throw denial;

@@ -65,6 +65,8 @@ export class BrokerClient {
   private readonly targets: { url: string }[];
   private readonly health: ServerHealth;
   private readonly agent: https.Agent;
+  /** For a request sent again: always a new connection (the kept ones may go to the same dying replica). */
+  private readonly freshAgent: https.Agent;
 
   constructor(
     private readonly config: BrokerClientConfig,
@@ -87,6 +89,7 @@ export class BrokerClient {
     }
     // Kept connections: a sign-in after the first costs no TCP or TLS handshake.
     this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, maxFreeSockets: 2, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) });
+    this.freshAgent = new https.Agent({ keepAlive: false, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) });
   }
 
   signIn(request: SignInRequest): Promise<BrokerAnswer<SignInResponse>> {
@@ -119,6 +122,7 @@ export class BrokerClient {
 
   close(): void {
     this.agent.destroy();
+    this.freshAgent.destroy();
   }
 
   private async post<T>(path: string, body: unknown, schema: z.ZodType<T>, maxBytes: number): Promise<BrokerAnswer<T>> {
@@ -149,7 +153,16 @@ export class BrokerClient {
     throw withTried(best, tried);
   }
 
-  /** One request to one URL; a kept connection the server had closed meanwhile is replaced once. */
+  /**
+   * One request to one URL. A connection that broke after it was up (a kept
+   * one the server had closed, or a replica that died in the TLS handshake or
+   * mid-request behind a load balancer) is tried once more: behind a load
+   * balancer that reaches another replica, and a lone broker that is gone
+   * refuses it at once. A refused connection or a timeout is not repeated. A sign-in is safe to send twice: within a window the
+   * same password and verifier are synced (the second writes no audit row), and
+   * a wrong password the first attempt recorded is answered 28P01 from the
+   * throttle without another directory bind.
+   */
   private async exchange(base: string, method: 'GET' | 'POST', path: string, body: unknown, maxBytes: number): Promise<HttpsJsonResponse> {
     const request = {
       url: new URL(`${base}${path}`),
@@ -163,8 +176,9 @@ export class BrokerClient {
     try {
       return await httpsJson(request);
     } catch (e) {
-      if (e instanceof TransportError && e.reusedConnection && e.failure === 'unreachable') return httpsJson(request);
-      throw e;
+      if (!(e instanceof TransportError && e.connected && e.failure === 'unreachable')) throw e;
+      this.logger.info({ url: base, path, reason: e.message, reused: e.reusedConnection }, 'the connection to the broker broke before its answer: sending the request once more, on a new connection');
+      return httpsJson({ ...request, agent: this.freshAgent });
     }
   }
 

@@ -38,6 +38,8 @@ export class TransportError extends Error {
     /** True when the request went over a kept connection (which the server may have closed meanwhile). */
     readonly reusedConnection: boolean,
     readonly code?: string,
+    /** True when the TCP connection was up (a kept one, or a new one that connected) before it broke, rather than refused. */
+    readonly connected: boolean = reusedConnection,
   ) {
     super(message);
     this.name = 'TransportError';
@@ -75,6 +77,7 @@ export function httpsJson(request: HttpsJsonRequest): Promise<HttpsJsonResponse>
       },
     });
     let connecting: NodeJS.Timeout | undefined;
+    let connected = false;
     const overall = setTimeout(
       () => fail(new TransportError('timeout', `no answer within ${request.timeoutMs} ms`, req.reusedSocket)),
       request.timeoutMs,
@@ -85,12 +88,14 @@ export function httpsJson(request: HttpsJsonRequest): Promise<HttpsJsonResponse>
         () => fail(new TransportError('timeout', `no TLS connection within ${request.connectTimeoutMs} ms`, false)),
         request.connectTimeoutMs,
       );
+      // TCP up: a break from here on (in the TLS handshake or after) is not a refused connection.
+      socket.once('connect', () => (connected = true));
       socket.once('secureConnect', () => clearTimeout(connecting));
     });
     req.on('error', (e: NodeJS.ErrnoException) => {
       const failure: TransportFailure = isCertificateError(e.code) ? 'certificate' : 'unreachable';
       // Anything else that breaks a connection before an answer (EPROTO, a reset TLS handshake) counts as unreachable too.
-      fail(new TransportError(failure, describe(e), req.reusedSocket, e.code));
+      fail(new TransportError(failure, describe(e), req.reusedSocket, e.code, req.reusedSocket || connected));
     });
     req.on('response', (res) => {
       // Read now: a connection the server closes after answering has no certificate any more at 'end'.
@@ -109,7 +114,7 @@ export function httpsJson(request: HttpsJsonRequest): Promise<HttpsJsonResponse>
         }
         chunks.push(chunk);
       });
-      res.on('error', (e: NodeJS.ErrnoException) => fail(new TransportError('unreachable', describe(e), req.reusedSocket, e.code)));
+      res.on('error', (e: NodeJS.ErrnoException) => fail(new TransportError('unreachable', describe(e), req.reusedSocket, e.code, true)));
       res.on('end', () => {
         if (settled) return;
         settled = true;
