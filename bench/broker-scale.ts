@@ -8,7 +8,7 @@ import { tempDir } from '../test/harness/ports.js';
 import type { SlapdServer } from '../test/harness/slapd.js';
 import { makeTestPki } from '../test/harness/tls.js';
 import { benchBrokerConfig, benchBrokerEnv, benchBrokerNodeArgs } from './broker-bench.js';
-import { startHaProxy } from './haproxy.js';
+import { startHaproxy } from '../test/harness/haproxy.js';
 import { findPid, processCpuMs, treeCpuMs } from './proc-cpu.js';
 import { median, percentile, round } from './stats.js';
 
@@ -142,6 +142,7 @@ async function phase(
   servers: ServerPids,
   start: (name: string, credentialKey: string) => Promise<BrokerProcess>,
   ca: Buffer,
+  caFile: string,
   logins: string[],
   password: string,
   log: (m: string) => void,
@@ -149,11 +150,15 @@ async function phase(
   const key = newCredentialKey();
   const brokers: BrokerProcess[] = [];
   for (let i = 0; i < replicas; i++) brokers.push(await start(`r${replicas}-${i}`, key));
-  const proxy = replicas > 1 ? await startHaProxy(brokers.map((b) => b.port)) : undefined;
+  const replicaNames = brokers.map((_, i) => `r${i + 1}`);
+  const proxy =
+    replicas > 1
+      ? await startHaproxy(tempDir('bench-haproxy'), caFile, brokers.map((b, i) => ({ name: replicaNames[i]!, port: b.port })), { balance: 'leastconn', checkIntervalMs: 2000 })
+      : undefined;
   try {
     const port = proxy?.port ?? brokers[0]!.port;
-    // Let HAProxy's first health checks pass, so no replica is skipped at the start.
-    if (proxy) await new Promise((r) => setTimeout(r, 2500));
+    // HAProxy's first health checks must pass, so no replica is skipped at the start.
+    if (proxy) await proxy.waitUp(replicaNames);
     let i = 0;
     const cold = await drive(port, ca, CONCURRENCY, password, () => logins[i++]);
     if (cold.failures > 0) throw new Error(`${cold.failures} cold sign-ins failed, e.g. ${cold.firstFailure}`);
@@ -233,7 +238,7 @@ export async function measureBrokerScale(pgServer: PgServer, ldap: SlapdServer, 
   try {
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which runs first, so neither always gets the fresher machine.
-      for (const replicas of round % 2 === 0 ? [1, 3] : [3, 1]) phases.push(await phase(replicas, servers, start, ca, logins, password, log));
+      for (const replicas of round % 2 === 0 ? [1, 3] : [3, 1]) phases.push(await phase(replicas, servers, start, ca, pki.caFile, logins, password, log));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

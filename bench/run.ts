@@ -22,7 +22,7 @@ import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.js';
 import type { ChildReply, ChildRequest, ChildStatus } from './proxy-protocol.js';
 import { brokerScaleMarkdown, brokerScaleTargets, toMarkdown, type Results, type Target } from './report.js';
 import { measureBrokerScale, type BrokerScale } from './broker-scale.js';
-import { HAPROXY } from './haproxy.js';
+import { HAPROXY } from '../test/harness/haproxy.js';
 import { median, percentile, round } from './stats.js';
 import { measureBrokerLogins, type BrokerLogin } from './broker-bench.js';
 import { measureDirectorySignIns, type DirectorySignIns } from './directory-bench.js';

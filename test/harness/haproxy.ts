@@ -16,6 +16,8 @@ export const HAPROXY = '/usr/sbin/haproxy';
 
 export interface HaproxyServer {
   port: number;
+  /** HAProxy's process, for the bench's CPU accounting. */
+  pid: number;
   /** https://127.0.0.1:port */
   url: string;
   /** Server name → HAProxy's state of it ('UP', 'DOWN', 'MAINT', …). */
@@ -31,7 +33,15 @@ export interface HaproxyBackend {
   port: number;
 }
 
-export async function startHaproxy(dir: string, caFile: string, backends: HaproxyBackend[], checkIntervalMs = 300): Promise<HaproxyServer> {
+export interface HaproxyOptions {
+  /** How often each server's /readyz is asked (ms). */
+  checkIntervalMs?: number;
+  /** HAProxy's balance algorithm: roundrobin (the drills) or leastconn (the bench's long-lived laptop connections). */
+  balance?: 'roundrobin' | 'leastconn';
+}
+
+export async function startHaproxy(dir: string, caFile: string, backends: HaproxyBackend[], options: HaproxyOptions = {}): Promise<HaproxyServer> {
+  const { checkIntervalMs = 300, balance = 'roundrobin' } = options;
   const port = await freePort();
   const socket = path.join(dir, 'haproxy.sock');
   const cfg = path.join(dir, 'haproxy.cfg');
@@ -51,7 +61,7 @@ export async function startHaproxy(dir: string, caFile: string, backends: Haprox
       '  option redispatch 1',
       'listen broker',
       `  bind 127.0.0.1:${port}`,
-      '  balance roundrobin',
+      `  balance ${balance}`,
       '  option httpchk',
       '  http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost',
       '  http-check expect status 200',
@@ -88,6 +98,7 @@ export async function startHaproxy(dir: string, caFile: string, backends: Haprox
   };
   const server: HaproxyServer = {
     port,
+    pid: child.pid ?? -1,
     url: `https://127.0.0.1:${port}`,
     states,
     async waitUp(names, timeoutMs = 30_000) {
