@@ -77,6 +77,7 @@ beforeAll(async () => {
   const config: BrokerConfigInput = {
     ...base,
     listen: { ...base.listen, host: '127.0.0.1', port: await freePort() },
+    ...(base.metrics === undefined ? {} : { metrics: { ...base.metrics, host: '127.0.0.1', port: await freePort() } }),
     directory: slapdDirectory(ldap, 3000),
     databases: [{ id: 'app', name: 'App', host: '127.0.0.1', port: db.port, database: 'app', sslmode: 'verify-full', caFile: `${mount('config')}/database-ca.pem`, suggestedLocalPort: 15432 }],
     rateLimit: { perAddressPerMinute: 1000 },
@@ -132,13 +133,13 @@ describe('the image\'s entrypoint with the Deployment\'s files', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const ready = await new Promise<{ port: number }>((resolve, reject) => {
+      const ready = await new Promise<{ port: number; metricsUrl?: string }>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ready line within 60 s:\n${err.slice(-3000)}`)), 60_000);
         child.stdout.on('data', () => {
           const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
           if (line !== undefined) {
             clearTimeout(timer);
-            resolve(JSON.parse(line) as { port: number });
+            resolve(JSON.parse(line) as { port: number; metricsUrl?: string });
           }
         });
         void exited.then((code) => reject(new Error(`the broker exited with ${code}:\n${err.slice(-3000)}`)));
@@ -156,6 +157,11 @@ describe('the image\'s entrypoint with the Deployment\'s files', () => {
         env: { PATH: process.env.PATH ?? '', PGPASSWORD: signIn.body.password, PGSSLMODE: 'require' },
       });
       expect(login.stdout.trim(), login.stderr).toBe('alice');
+      // What Prometheus scrapes: the sign-in counted, on the port the Deployment names `metrics`.
+      expect(ready.metricsUrl).toBeDefined();
+      const metrics = await fetch(ready.metricsUrl!);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/rolecall_broker_sign_ins_total\{[^}]*outcome="ok"[^}]*\} 1/);
 
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

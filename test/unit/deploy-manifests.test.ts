@@ -138,7 +138,17 @@ describe('deploy/kubernetes', () => {
         expect(service.spec!.ports!.map((p) => p.targetPort)).toEqual(['https']);
         const policy = only<NetworkPolicy>(objects, 'NetworkPolicy');
         expect(matches(policy.spec!.podSelector.matchLabels)).toBe(true);
-        expect(policy.spec!.ingress!.flatMap((r) => r.ports!.map((p) => p.port))).toEqual(['https']);
+        expect(policy.spec!.ingress!.flatMap((r) => r.ports!.map((p) => p.port))).toEqual(['https', 'metrics']);
+      });
+
+      it('serves /metrics on the container port named metrics, reachable only from the monitoring namespace', () => {
+        expect(pod.config.metrics?.port).toBe(pod.container.ports!.find((p) => p.name === 'metrics')!.containerPort);
+        expect(pod.config.metrics?.port).not.toBe(pod.config.listen.port);
+        const policy = only<NetworkPolicy>(objects, 'NetworkPolicy');
+        const rule = policy.spec!.ingress!.find((r) => r.ports!.some((p) => p.port === 'metrics'))!;
+        expect(rule.ports!.map((p) => p.port)).toEqual(['metrics']);
+        expect(rule.from?.length).toBeGreaterThan(0);
+        for (const peer of rule.from!) expect(peer.namespaceSelector?.matchLabels).toBeDefined();
       });
 
       it('allows egress only to DNS, the directory and the databases', () => {
