@@ -9,12 +9,30 @@ export interface Target {
   holds: boolean;
 }
 
+/** (h) one proxy process with idle authenticated clients. */
+export interface IdleCost {
+  name: string;
+  node: string;
+  clients: number;
+  seconds: number;
+  cpuMsPerMinute: number;
+  wakeupsPerMinute: number;
+}
+
+/** (g) pgbench -S -c 1 per-transaction latencies, per path ('shipped': the proxy on Electron's Node). */
+export type Latency = Record<'direct' | 'pgbouncer' | 'rolecall', { samples: number; p50Us: number; p99Us: number }> &
+  Partial<Record<'shipped', { samples: number; p50Us: number; p99Us: number }>>;
+
 export interface Results {
   startedAt: string;
   durationSeconds: number;
   machine: { cpus: number; cpuModel: string; memoryGb: number; loadAverageBefore: number[]; loadAverageAfter: number[]; node: string; postgres: string; pgbouncer: string };
   settings: { rounds: number; secondsPerRun: number; note: string };
   selectOnly: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
+  /** (a) again with a second proxy on the Node that Electron embeds, in the same rounds. */
+  shippedNode?: { node: string; selectOnly: { runs: number[]; median: number }; selectUsPerTransaction: number };
+  latency?: Latency;
+  idleCost?: IdleCost[];
   connectPerTransaction: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
   /** (c) the directory's part of a cold sign-in, a new service connection per sign-in vs the pooled ones, per transport. */
@@ -46,6 +64,7 @@ export function toMarkdown(r: Results): string {
     `| (b) connect per transaction (\`pgbench -S -C -c 4 -j 2\`), TPS | ${fmt(b.direct.median)} | ${fmt(b.pgbouncer.median)} | ${fmt(b.rolecall.median)} | ${fmt(b.rolecall.median / b.pgbouncer.median, 2)}× | ${fmt(b.rolecall.median / b.direct.median, 2)}× |`,
     `| (e) COPY ${fmt(r.copyOut.megabytes)} MB out (psql \`\\copy … to /dev/null\`), MB/s | ${fmt(c.direct)} | ${fmt(c.pgbouncer)} | ${fmt(c.rolecall)} | ${fmt(c.rolecall / c.pgbouncer, 2)}× | ${fmt(c.rolecall / c.direct, 2)}× |`,
     '',
+    ...nodeTable(r),
     '| Measure | Rolecall |',
     '|---|---:|',
     `| (c) cold login (directory bind + groups + sync + server login), p50 / p95 over ${r.login.coldSamples} new users | ${fmt(r.login.coldP50Ms, 1)} ms / ${fmt(r.login.coldP95Ms, 1)} ms |`,
@@ -72,4 +91,42 @@ export function toMarkdown(r: Results): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Both Node versions side by side: (a), (g) and (h) ran on both proxies in the same rounds. */
+function nodeTable(r: Results): string[] {
+  const a = r.selectOnly;
+  const shipped = r.shippedNode;
+  const l = r.latency;
+  const idle = (name: string) => r.idleCost?.find((c) => c.name === name);
+  const cols: { head: string; tps?: number; cpu?: number; lat?: { p50Us: number; p99Us: number }; idle?: IdleCost }[] = [
+    { head: 'PgBouncer', tps: a.pgbouncer.median, cpu: r.hopCpu.selectUsPerTransaction.pgbouncer, ...(l ? { lat: l.pgbouncer } : {}) },
+    { head: `Rolecall, Node ${r.machine.node}`, tps: a.rolecall.median, cpu: r.hopCpu.selectUsPerTransaction.rolecall, ...(l ? { lat: l.rolecall } : {}), ...(idle('rolecall') ? { idle: idle('rolecall') } : {}) },
+  ];
+  if (shipped) {
+    cols.push({ head: `Rolecall, Node ${shipped.node} (Electron 45)`, tps: shipped.selectOnly.median, cpu: shipped.selectUsPerTransaction, ...(l?.shipped ? { lat: l.shipped } : {}), ...(idle('shipped') ? { idle: idle('shipped') } : {}) });
+  }
+  const cell = (x: number | undefined, f: (n: number) => string) => (x === undefined || Number.isNaN(x) ? '–' : f(x));
+  const row = (what: string, f: (c: (typeof cols)[number]) => string) => `| ${what} | ${cols.map(f).join(' | ')} |`;
+  const lines = [
+    `| Measure (direct: ${fmt(a.direct.median)} TPS${l ? `, one client p50 ${fmt(l.direct.p50Us)} µs / p99 ${fmt(l.direct.p99Us)} µs` : ''}) | ${cols.map((c) => c.head).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    row('(a) select-only, 8 persistent clients, TPS', (c) => cell(c.tps, (n) => fmt(n))),
+    row('(a) ÷ PgBouncer', (c) => cell(c.tps, (n) => `${fmt(n / a.pgbouncer.median, 2)}×`)),
+    row('(a) CPU of the hop per transaction', (c) => cell(c.cpu, (n) => `${fmt(n, 1)} µs`)),
+  ];
+  if (l) {
+    lines.push(
+      row('(g) one client (`pgbench -S -c 1`): added round trip p50 / p99 vs direct', (c) =>
+        c.lat ? `${fmt(c.lat.p50Us - l.direct.p50Us)} µs / ${fmt(c.lat.p99Us - l.direct.p99Us)} µs` : '–',
+      ),
+    );
+  }
+  if (r.idleCost) {
+    lines.push(
+      row(`(h) CPU per idle minute, ${r.idleCost[0]?.clients ?? 10} idle authenticated clients`, (c) => (c.idle ? `${fmt(c.idle.cpuMsPerMinute, 1)} ms` : '–')),
+      row('(h) timer wake-ups per idle minute', (c) => (c.idle ? fmt(c.idle.wakeupsPerMinute, 1) : '–')),
+    );
+  }
+  return [...lines, ''];
 }
