@@ -19,9 +19,18 @@ export interface IdleCost {
   wakeupsPerMinute: number;
 }
 
-/** (g) pgbench -S -c 1 per-transaction latencies, per path ('shipped': the proxy on Electron's Node). */
-export type Latency = Record<'direct' | 'pgbouncer' | 'rolecall', { samples: number; p50Us: number; p99Us: number }> &
-  Partial<Record<'shipped', { samples: number; p50Us: number; p99Us: number }>>;
+/**
+ * (g) pgbench -S -c 1 per-transaction latencies, per path ('shipped': the proxy on Electron's Node):
+ * medians over rounds of each round's p50 and p99, and of what the path added to direct's in that round.
+ */
+export interface PathLatency {
+  samples: number;
+  p50Us: number;
+  p99Us: number;
+  addedP50Us: number;
+  addedP99Us: number;
+}
+export type Latency = Record<'direct' | 'pgbouncer' | 'rolecall', PathLatency> & Partial<Record<'shipped', PathLatency>>;
 
 export interface Results {
   startedAt: string;
@@ -99,7 +108,7 @@ function nodeTable(r: Results): string[] {
   const shipped = r.shippedNode;
   const l = r.latency;
   const idle = (name: string) => r.idleCost?.find((c) => c.name === name);
-  const cols: { head: string; tps?: number; cpu?: number; lat?: { p50Us: number; p99Us: number }; idle?: IdleCost }[] = [
+  const cols: { head: string; tps?: number; cpu?: number; lat?: PathLatency; idle?: IdleCost }[] = [
     { head: 'PgBouncer', tps: a.pgbouncer.median, cpu: r.hopCpu.selectUsPerTransaction.pgbouncer, ...(l ? { lat: l.pgbouncer } : {}) },
     { head: `Rolecall, Node ${r.machine.node}`, tps: a.rolecall.median, cpu: r.hopCpu.selectUsPerTransaction.rolecall, ...(l ? { lat: l.rolecall } : {}), ...(idle('rolecall') ? { idle: idle('rolecall') } : {}) },
   ];
@@ -117,8 +126,8 @@ function nodeTable(r: Results): string[] {
   ];
   if (l) {
     lines.push(
-      row('(g) one client (`pgbench -S -c 1`): added round trip p50 / p99 vs direct', (c) =>
-        c.lat ? `${fmt(c.lat.p50Us - l.direct.p50Us)} µs / ${fmt(c.lat.p99Us - l.direct.p99Us)} µs` : '–',
+      row('(g) one client (`pgbench -S -c 1`): added round trip p50 / p99 vs direct (median over rounds)', (c) =>
+        c.lat ? `${fmt(c.lat.addedP50Us)} µs / ${fmt(c.lat.addedP99Us)} µs` : '–',
       ),
     );
   }
