@@ -13,7 +13,7 @@ import { findPid, processCpuMs, treeCpuMs } from './proc-cpu.js';
 import { median, percentile, round } from './stats.js';
 
 /*
- * (g) the broker at team scale: sign-ins per second and their latency with
+ * (i) the broker at team scale: sign-ins per second and their latency with
  * one replica and with three behind HAProxy (TCP mode, TLS passed through,
  * least connections, /readyz checks), all on this machine's cores with
  * PostgreSQL, slapd and the load generator.
@@ -190,7 +190,7 @@ async function phase(
       rssMb: brokers.map((b) => rssMb(b.pid)),
     };
     log(
-      `(g) ${replicas} replica(s)${proxy ? ' behind HAProxy' : ''}: cold ${result.cold.perSecond}/s (p50 ${result.cold.p50Ms} ms, p99 ${result.cold.p99Ms} ms), ` +
+      `(i) ${replicas} replica(s)${proxy ? ' behind HAProxy' : ''}: cold ${result.cold.perSecond}/s (p50 ${result.cold.p50Ms} ms, p99 ${result.cold.p99Ms} ms), ` +
         `warm ${result.warm.perSecond}/s (p50 ${result.warm.p50Ms} ms, p99 ${result.warm.p99Ms} ms), CPU ms per warm sign-in: broker ${result.cpuMsPerWarmSignIn}, slapd ${result.otherCpuMsPerWarmSignIn.slapd}, PostgreSQL ${result.otherCpuMsPerWarmSignIn.postgres}, HAProxy ${result.otherCpuMsPerWarmSignIn.haproxy}, load ${result.otherCpuMsPerWarmSignIn.load}; RSS ${result.rssMb.join(' / ')} MB`,
     );
     return result;

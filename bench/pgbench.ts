@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 export const PGBENCH = ['/usr/lib/postgresql/15/bin/pgbench', '/usr/bin/pgbench'].find((p) => existsSync(p)) ?? 'pgbench';
 
 export interface Endpoint {
-  name: 'direct' | 'pgbouncer' | 'rolecall';
+  name: string;
   port: number;
   /** libpq sslmode: the direct path uses TLS like the proxies' server hop; the loopback hop to a proxy does not. */
   sslmode: 'require' | 'disable';
@@ -39,4 +41,28 @@ export async function pgbench(e: Endpoint, user: string, password: string, args:
   const tps = /tps = ([0-9.]+)/.exec(r.stdout);
   if (r.code !== 0 || !tps) throw new Error(`pgbench against ${e.name} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
   return Number(tps[1]);
+}
+
+/**
+ * pgbench -S -c 1 for `seconds` with a per-transaction log: every
+ * transaction's latency in µs (one client, so each is one round trip plus the
+ * server's work). The log is read and removed.
+ */
+export async function pgbenchLatencies(e: Endpoint, user: string, password: string, seconds: number): Promise<number[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-latency-'));
+  try {
+    const r = await run(PGBENCH, ['-n', '-S', '-c', '1', '-j', '1', '-T', String(seconds), '-l', `--log-prefix=${path.join(dir, 'tx')}`], libpqEnv(e, user, password));
+    if (r.code !== 0) throw new Error(`pgbench -c 1 against ${e.name} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+    const out: number[] = [];
+    for (const f of readdirSync(dir)) {
+      // client_id transaction_no time_us script_no time_epoch time_us_part
+      for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2]);
+        if (line && Number.isFinite(us)) out.push(us);
+      }
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -4,6 +4,7 @@
  * Driven over the IPC channel: start (profile + secrets), status, stop.
  * Secrets arrive over IPC, never on the command line or in the environment.
  */
+import { timerWakeups } from './count-timers.js';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { createLogger } from '../src-main/core/log.js';
@@ -50,6 +51,8 @@ process.on('message', (raw) => {
             externalBytes: process.memoryUsage().external,
             heapTotalBytes: process.memoryUsage().heapTotal,
             cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+            timerWakeups: timerWakeups.count,
+            node: process.versions.node,
             auth: proxy ? { ...proxy.authenticator.counters } : null,
             pool: proxy ? { ...proxy.pool.counters, idle: proxy.pool.idleCount() } : null,
             pbkdf2Runs: scramWork.pbkdf2Runs,

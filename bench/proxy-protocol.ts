@@ -17,6 +17,10 @@ export interface ChildStatus {
   heapTotalBytes: number;
   /** CPU time (user + system) the proxy process has used so far, in ms. */
   cpuMs: number;
+  /** Timer callbacks run so far (bench/count-timers.ts). */
+  timerWakeups: number;
+  /** The Node version the proxy runs on. */
+  node: string;
   auth: AuthCounters | null;
   pool: (UpstreamPoolCounters & { idle: number }) | null;
   pbkdf2Runs: number;

@@ -10,19 +10,46 @@ export interface Target {
   holds: boolean;
 }
 
+/** (h) one proxy process with idle authenticated clients. */
+export interface IdleCost {
+  name: string;
+  node: string;
+  clients: number;
+  seconds: number;
+  cpuMsPerMinute: number;
+  wakeupsPerMinute: number;
+}
+
+/**
+ * (g) pgbench -S -c 1 per-transaction latencies, per path ('shipped': the proxy on Electron's Node):
+ * medians over rounds of each round's p50 and p99, and of what the path added to direct's in that round.
+ */
+export interface PathLatency {
+  samples: number;
+  p50Us: number;
+  p99Us: number;
+  addedP50Us: number;
+  addedP99Us: number;
+}
+export type Latency = Record<'direct' | 'pgbouncer' | 'rolecall', PathLatency> & Partial<Record<'shipped', PathLatency>>;
+
 export interface Results {
   startedAt: string;
   durationSeconds: number;
   machine: { cpus: number; cpuModel: string; memoryGb: number; loadAverageBefore: number[]; loadAverageAfter: number[]; node: string; postgres: string; pgbouncer: string };
   settings: { rounds: number; secondsPerRun: number; note: string };
   selectOnly: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
+  /** (a) again with a second proxy on the Node that Electron embeds, in the same rounds. */
+  shippedNode?: { node: string; selectOnly: { runs: number[]; median: number }; selectUsPerTransaction: number };
+  latency?: Latency;
+  idleCost?: IdleCost[];
   connectPerTransaction: Record<'direct' | 'pgbouncer' | 'rolecall', { runs: number[]; median: number }>;
   login: { coldP50Ms: number; coldP95Ms: number; coldSamples: number; warmP50Ms: number; directP50Ms: number };
   /** (c) the directory's part of a cold sign-in, a new service connection per sign-in vs the pooled ones, per transport. */
   directorySignIns?: DirectorySignIns[];
   /** (f) team mode: cold sign-in through the broker, then the server login with its password. */
   brokerLogin?: { samples: number; signInP50Ms: number; signInP95Ms: number; coldP50Ms: number; coldP95Ms: number };
-  /** (g) the broker at team scale: 1 and 3 replicas, cold and warm sign-ins per second. */
+  /** (i) the broker at team scale: 1 and 3 replicas, cold and warm sign-ins per second. */
   brokerScale?: BrokerScale;
   idleClients: { clients: number; baselineRssMb: number; rssMb: number; perClientKb: number };
   copyOut: { megabytes: number; runsMs: Record<'direct' | 'pgbouncer' | 'rolecall', number[]>; mbPerSecond: Record<'direct' | 'pgbouncer' | 'rolecall', number> };
@@ -49,6 +76,7 @@ export function toMarkdown(r: Results): string {
     `| (b) connect per transaction (\`pgbench -S -C -c 4 -j 2\`), TPS | ${fmt(b.direct.median)} | ${fmt(b.pgbouncer.median)} | ${fmt(b.rolecall.median)} | ${fmt(b.rolecall.median / b.pgbouncer.median, 2)}× | ${fmt(b.rolecall.median / b.direct.median, 2)}× |`,
     `| (e) COPY ${fmt(r.copyOut.megabytes)} MB out (psql \`\\copy … to /dev/null\`), MB/s | ${fmt(c.direct)} | ${fmt(c.pgbouncer)} | ${fmt(c.rolecall)} | ${fmt(c.rolecall / c.pgbouncer, 2)}× | ${fmt(c.rolecall / c.direct, 2)}× |`,
     '',
+    ...nodeTable(r),
     '| Measure | Rolecall |',
     '|---|---:|',
     `| (c) cold login (directory bind + groups + sync + server login), p50 / p95 over ${r.login.coldSamples} new users | ${fmt(r.login.coldP50Ms, 1)} ms / ${fmt(r.login.coldP95Ms, 1)} ms |`,
@@ -78,22 +106,60 @@ export function toMarkdown(r: Results): string {
   return lines.join('\n');
 }
 
-/** The goals of (g), as the issue states them. */
+/** Both Node versions side by side: (a), (g) and (h) ran on both proxies in the same rounds. */
+function nodeTable(r: Results): string[] {
+  const a = r.selectOnly;
+  const shipped = r.shippedNode;
+  const l = r.latency;
+  const idle = (name: string) => r.idleCost?.find((c) => c.name === name);
+  const cols: { head: string; tps?: number; cpu?: number; lat?: PathLatency; idle?: IdleCost }[] = [
+    { head: 'PgBouncer', tps: a.pgbouncer.median, cpu: r.hopCpu.selectUsPerTransaction.pgbouncer, ...(l ? { lat: l.pgbouncer } : {}) },
+    { head: `Rolecall, Node ${r.machine.node}`, tps: a.rolecall.median, cpu: r.hopCpu.selectUsPerTransaction.rolecall, ...(l ? { lat: l.rolecall } : {}), ...(idle('rolecall') ? { idle: idle('rolecall') } : {}) },
+  ];
+  if (shipped) {
+    cols.push({ head: `Rolecall, Node ${shipped.node} (Electron 45)`, tps: shipped.selectOnly.median, cpu: shipped.selectUsPerTransaction, ...(l?.shipped ? { lat: l.shipped } : {}), ...(idle('shipped') ? { idle: idle('shipped') } : {}) });
+  }
+  const cell = (x: number | undefined, f: (n: number) => string) => (x === undefined || Number.isNaN(x) ? '–' : f(x));
+  const row = (what: string, f: (c: (typeof cols)[number]) => string) => `| ${what} | ${cols.map(f).join(' | ')} |`;
+  const lines = [
+    `| Measure (direct: ${fmt(a.direct.median)} TPS${l ? `, one client p50 ${fmt(l.direct.p50Us)} µs / p99 ${fmt(l.direct.p99Us)} µs` : ''}) | ${cols.map((c) => c.head).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    row('(a) select-only, 8 persistent clients, TPS', (c) => cell(c.tps, (n) => fmt(n))),
+    row('(a) ÷ PgBouncer', (c) => cell(c.tps, (n) => `${fmt(n / a.pgbouncer.median, 2)}×`)),
+    row('(a) CPU of the hop per transaction', (c) => cell(c.cpu, (n) => `${fmt(n, 1)} µs`)),
+  ];
+  if (l) {
+    lines.push(
+      row('(g) one client (`pgbench -S -c 1`): added round trip p50 / p99 vs direct (median over rounds)', (c) =>
+        c.lat ? `${fmt(c.lat.addedP50Us)} µs / ${fmt(c.lat.addedP99Us)} µs` : '–',
+      ),
+    );
+  }
+  if (r.idleCost) {
+    lines.push(
+      row(`(h) CPU per idle minute, ${r.idleCost[0]?.clients ?? 10} idle authenticated clients`, (c) => (c.idle ? `${fmt(c.idle.cpuMsPerMinute, 1)} ms` : '–')),
+      row('(h) timer wake-ups per idle minute', (c) => (c.idle ? fmt(c.idle.wakeupsPerMinute, 1) : '–')),
+    );
+  }
+  return [...lines, ''];
+}
+
+/** The goals of (i), as the issue states them. */
 export function brokerScaleTargets(s: BrokerScale): Target[] {
   return [
-    { id: 'g', what: '(g) one broker replica, warm sign-ins per second', target: '≥ 200/s', measured: `${s.one.warm.perSecond}/s`, holds: s.one.warm.perSecond >= 200 },
-    { id: 'g', what: '(g) one broker replica, warm sign-in p99', target: '≤ 50 ms', measured: `${s.one.warm.p99Ms} ms`, holds: s.one.warm.p99Ms <= 50 },
-    { id: 'g', what: '(g) three replicas behind HAProxy vs one, warm sign-ins per second', target: '≥ 1.0×', measured: `${s.warmRatio}×`, holds: s.warmRatio >= 1 },
+    { id: 'i', what: '(i) one broker replica, warm sign-ins per second', target: '≥ 200/s', measured: `${s.one.warm.perSecond}/s`, holds: s.one.warm.perSecond >= 200 },
+    { id: 'i', what: '(i) one broker replica, warm sign-in p99', target: '≤ 50 ms', measured: `${s.one.warm.p99Ms} ms`, holds: s.one.warm.p99Ms <= 50 },
+    { id: 'i', what: '(i) three replicas behind HAProxy vs one, warm sign-ins per second', target: '≥ 1.0×', measured: `${s.warmRatio}×`, holds: s.warmRatio >= 1 },
   ];
 }
 
 const phaseRow = (p: ScalePhase, which: 'cold' | 'warm') =>
   `| ${p.replicas}${p.via === 'haproxy' ? ' (HAProxy, TCP)' : ''} | ${which} | ${fmt(p[which].perSecond)} | ${fmt(p[which].p50Ms, 1)} | ${fmt(p[which].p99Ms, 1)} | ${which === 'warm' ? [p.cpuMsPerWarmSignIn, p.otherCpuMsPerWarmSignIn.slapd, p.otherCpuMsPerWarmSignIn.postgres, p.otherCpuMsPerWarmSignIn.haproxy, p.otherCpuMsPerWarmSignIn.load].map((x) => fmt(x, 2)).join(' / ') : ''} | ${which === 'warm' ? p.rssMb.map((x) => fmt(x)).join(' / ') : ''} |`;
 
-/** (g)'s table: medians over the rounds per replica count, then its targets. */
+/** (i)'s table: medians over the rounds per replica count, then its targets. */
 export function brokerScaleMarkdown(s: BrokerScale): string {
   return [
-    `(g) the broker at team scale: ${s.concurrency} laptop proxies (each a keep-alive HTTPS connection) signing in back to back, ${s.users} directory users; ` +
+    `(i) the broker at team scale: ${s.concurrency} laptop proxies (each a keep-alive HTTPS connection) signing in back to back, ${s.users} directory users; ` +
       `cold = each user's first sign-in in a new window (directory + sync), warm = the same users again for ${s.warmSeconds} s after 2 s untimed (directory every time, sync unchanged); ` +
       `${s.rounds} alternating rounds, the median round per replica count. Brokers, HAProxy, PostgreSQL, slapd and the load share the same cores.`,
     '',

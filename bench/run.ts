@@ -6,21 +6,20 @@
  *
  * BENCH_ROUNDS (default 3) and BENCH_SECONDS (default 10) size the pgbench runs.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build } from 'esbuild';
 import pg from 'pg';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startSlapd, type SlapdServer } from '../test/harness/slapd.js';
 import { freePort, tempDir } from '../test/harness/ports.js';
 import { installRolecall } from '../test/harness/rolecall-env.js';
 import type { ProfileInput } from '../src-main/core/profiles/schema.js';
-import { pgbench, PGBENCH, run, libpqEnv, type Endpoint } from './pgbench.js';
+import { pgbench, pgbenchLatencies, PGBENCH, run, libpqEnv, type Endpoint } from './pgbench.js';
 import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.js';
-import type { ChildReply, ChildRequest, ChildStatus } from './proxy-protocol.js';
-import { brokerScaleMarkdown, brokerScaleTargets, toMarkdown, type Results, type Target } from './report.js';
+import { ProxyChild } from './proxy-process.js';
+import { brokerScaleMarkdown, brokerScaleTargets, toMarkdown, type IdleCost, type Latency, type Results, type Target } from './report.js';
 import { measureBrokerScale, type BrokerScale } from './broker-scale.js';
 import { HAPROXY } from '../test/harness/haproxy.js';
 import { median, percentile, round } from './stats.js';
@@ -34,14 +33,60 @@ const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
 /** BENCH_PROXY_SSLMODE=require: the proxy's sslmode to PostgreSQL when TLS is on (default verify-full with the CA file). */
 const PROXY_SSLMODE = (process.env.BENCH_PROXY_SSLMODE ?? 'verify-full') as 'require' | 'verify-ca' | 'verify-full';
 /** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g').split(',').map((x) => x.trim()));
-const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f', 'g'].every((x) => ONLY.has(x));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,i').split(',').map((x) => x.trim()));
+const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].every((x) => ONLY.has(x));
 const COLD_USERS = 40;
 const IDLE_CLIENTS = 1000;
 const COPY_ROWS = 100_000; // × ~1 KB per row ≈ 100 MB
+/** (h): authenticated clients left idle, and for how long. */
+const IDLE_COST_CLIENTS = 10;
+const IDLE_COST_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const HERE = import.meta.dirname;
 const NAMES = ['direct', 'pgbouncer', 'rolecall'] as const;
 type Name = (typeof NAMES)[number];
+/** (a), (g), (h) also run a second proxy on the Node that Electron embeds: 'shipped'. */
+type PathName = Name | 'shipped';
+
+/**
+ * The Node that the desktop app's Electron embeds (bench/install-node.sh installs
+ * it from the npm registry into .cache), or none with BENCH_SHIPPED_NODE=off.
+ * BENCH_SHIPPED_NODE=/path/to/node uses that binary instead.
+ */
+function shippedNode(): string | null {
+  const choice = process.env.BENCH_SHIPPED_NODE ?? 'auto';
+  if (choice === 'off') return null;
+  if (choice !== 'auto') return choice;
+  return execFileSync('sh', [path.join(HERE, 'install-node.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+/** (h): idle clients on each proxy at once, then the CPU and timer wake-ups of each proxy process over the idle time. */
+async function measureIdleCost(proxies: { name: PathName; child: ProxyChild; config: pg.ClientConfig }[]): Promise<IdleCost[]> {
+  const clients: pg.Client[] = [];
+  for (const p of proxies) {
+    for (let i = 0; i < IDLE_COST_CLIENTS; i++) {
+      const c = new pg.Client(p.config);
+      c.on('error', () => undefined);
+      await c.connect();
+      await c.query('select 1');
+      clients.push(c);
+    }
+  }
+  // Let the logins' own work finish (sync pool, pooled directory connections) and collect what earlier measures left behind.
+  await Promise.all(proxies.map((p) => p.child.status(true)));
+  await new Promise((r) => setTimeout(r, 5000));
+  const before = await Promise.all(proxies.map((p) => p.child.status()));
+  await new Promise((r) => setTimeout(r, IDLE_COST_SECONDS * 1000));
+  const after = await Promise.all(proxies.map((p) => p.child.status()));
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  return proxies.map((p, i) => ({
+    name: p.name,
+    node: after[i]!.node,
+    clients: IDLE_COST_CLIENTS,
+    seconds: IDLE_COST_SECONDS,
+    cpuMsPerMinute: round(((after[i]!.cpuMs - before[i]!.cpuMs) * 60) / IDLE_COST_SECONDS, 1),
+    wakeupsPerMinute: round(((after[i]!.timerWakeups - before[i]!.timerWakeups) * 60) / IDLE_COST_SECONDS, 1),
+  }));
+}
 
 function log(message: string): void {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -59,62 +104,6 @@ function ensureTools(): void {
   log(`installing ${missing.join(' ')} from Debian`);
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-}
-
-class ProxyChild {
-  private constructor(private readonly child: ChildProcess) {}
-
-  /**
-   * The proxy runs bundled by esbuild, as the desktop app ships the engine
-   * (dist/main/main.cjs), not through the tsx loader, whose compiler and
-   * module cache would be counted in the proxy's memory.
-   */
-  static async start(): Promise<ProxyChild> {
-    // Inside node_modules so the bundle's package imports resolve as the source's do.
-    const outfile = path.join(HERE, '..', 'node_modules', '.cache', 'rolecall-bench', 'proxy-child.mjs');
-    await build({
-      entryPoints: [path.join(HERE, 'proxy-child.ts')],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      banner: { js: "import { createRequire as __rolecallCreateRequire } from 'node:module'; const require = __rolecallCreateRequire(import.meta.url);" },
-      logLevel: 'warning',
-    });
-    const child = fork(outfile, [], {
-      // BENCH_PROXY_NODE_OPTIONS adds Node flags to the proxy only (e.g. --cpu-prof).
-      execArgv: ['--expose-gc', ...(process.env.BENCH_PROXY_NODE_OPTIONS ?? '').split(' ').filter(Boolean)],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    process.once('exit', () => child.kill('SIGKILL'));
-    return new ProxyChild(child);
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-
-  request<T extends ChildReply['type']>(message: ChildRequest, expect: T): Promise<Extract<ChildReply, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (raw: unknown) => {
-        const reply = raw as ChildReply;
-        this.child.off('message', onMessage);
-        this.child.off('exit', onExit);
-        if (reply.type === expect) resolve(reply as Extract<ChildReply, { type: T }>);
-        else reject(new Error(reply.type === 'error' ? reply.message : `unexpected reply ${reply.type}`));
-      };
-      const onExit = (code: number | null) => reject(new Error(`the proxy process exited (code ${code}) before answering ${message.type}`));
-      this.child.on('message', onMessage);
-      this.child.once('exit', onExit);
-      this.child.send(message);
-    });
-  }
-
-  status(gc = false): Promise<ChildStatus> {
-    return this.request({ type: 'status', gc }, 'status');
-  }
 }
 
 function rand(): string {
@@ -173,7 +162,8 @@ async function main(): Promise<void> {
       database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: SERVER_TLS ? PROXY_SSLMODE : 'disable', ...(PROXY_SSLMODE === 'require' ? {} : { caFile: pgServer.pki.caFile }), connectTimeoutMs: 10_000 },
       listen: { host: '127.0.0.1', port, maxClients: IDLE_CLIENTS + 100, authTimeoutMs: 30_000 },
       cache: { ttlSeconds: 3600, negativeTtlSeconds: 30, passwordValidForSeconds: 7200 },
-      revalidate: { intervalSeconds: 0 },
+      // The app's default: (h) counts the revalidation timer as a developer's tray has it.
+      revalidate: { intervalSeconds: 300 },
       pool: { idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' },
     };
     proxy = await ProxyChild.start();
@@ -182,15 +172,34 @@ async function main(): Promise<void> {
       await child.request({ type: 'stop' }, 'stopped').catch(() => undefined);
     });
     await proxy.request({ type: 'start', profile, bindPassword: ldap.servicePassword, syncPassword, tlsDir }, 'started');
+    const shippedBinary = shippedNode();
+    let shipped: ProxyChild | undefined;
+    const shippedPort = await freePort();
+    if (shippedBinary) {
+      log(`starting a second proxy on ${shippedBinary}`);
+      shipped = await ProxyChild.start(shippedBinary);
+      const second = shipped;
+      cleanup.push(async () => {
+        await second.request({ type: 'stop' }, 'stopped').catch(() => undefined);
+      });
+      await shipped.request({ type: 'start', profile: { ...profile, listen: { ...profile.listen, port: shippedPort } }, bindPassword: ldap.servicePassword, syncPassword, tlsDir: `${tlsDir}-shipped` }, 'started');
+      cleanup.push(async () => rmSync(`${tlsDir}-shipped`, { recursive: true, force: true }));
+    }
+    const shippedVersion = shipped ? (await shipped.status()).node : undefined;
 
-    const endpoints: Record<Name, Endpoint> = {
+    const endpoints: Record<PathName, Endpoint> = {
       direct: { name: 'direct', port: pgServer.port, sslmode: SERVER_TLS ? 'require' : 'disable' },
       pgbouncer: { name: 'pgbouncer', port: 0, sslmode: 'disable' },
       rolecall: { name: 'rolecall', port, sslmode: 'disable' },
+      shipped: { name: `rolecall on Node ${shippedVersion ?? '-'}`, port: shippedPort, sslmode: 'disable' },
     };
+    const A_PATHS: PathName[] = shipped ? [...NAMES, 'shipped'] : [...NAMES];
     // The first login through Rolecall creates the role and its SCRAM verifier; PgBouncer's auth_file copies it.
-    const first = await run('psql', ['-X', '-At', '-c', 'select current_user'], libpqEnv(endpoints.rolecall, 'bench', benchPassword));
-    if (first.stdout.trim() !== 'bench') throw new Error(`login through Rolecall failed: ${first.stderr}`);
+    // Each proxy's first login syncs (a new salt), so the second proxy logs in before the verifier is copied.
+    for (const name of A_PATHS.filter((n) => n === 'rolecall' || n === 'shipped')) {
+      const first = await run('psql', ['-X', '-At', '-c', 'select current_user'], libpqEnv(endpoints[name], 'bench', benchPassword));
+      if (first.stdout.trim() !== 'bench') throw new Error(`login through ${endpoints[name].name} failed: ${first.stderr}`);
+    }
     const verifier = (await pgServer.query<{ v: string }>(`SELECT rolpassword AS v FROM pg_authid WHERE rolname = 'bench'`)).rows[0]?.v ?? '';
     bouncer = await startPgBouncer({ pgPort: pgServer.port, database: 'app', user: 'bench', verifier, serverTls: SERVER_TLS });
     cleanup.push(() => bouncer!.stop());
@@ -225,28 +234,40 @@ async function main(): Promise<void> {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     await new Promise((r) => setTimeout(r, 2000));
 
+    let idleCost: IdleCost[] | undefined;
+    if (ONLY.has('h')) {
+      log(`(h) ${IDLE_COST_CLIENTS} idle authenticated clients per proxy for ${IDLE_COST_SECONDS} s`);
+      idleCost = await measureIdleCost([
+        { name: 'rolecall', child: proxy, config: proxyClient('bench', benchPassword) },
+        ...(shipped ? [{ name: 'shipped' as const, child: shipped, config: { ...proxyClient('bench', benchPassword), port: shippedPort } }] : []),
+      ]);
+      for (const c of idleCost) log(`${c.name} (Node ${c.node}): ${c.cpuMsPerMinute} ms CPU and ${c.wakeupsPerMinute} timer wake-ups per idle minute`);
+    }
+
     log('warming up');
-    for (const name of NAMES) {
+    for (const name of A_PATHS) {
       await pgbench(endpoints[name], 'bench', benchPassword, ['-c', '8', '-j', '2'], 2);
       await pgbench(endpoints[name], 'bench', benchPassword, ['-C', '-c', '4', '-j', '2'], 2);
     }
 
-    const selectOnly: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
+    const selectOnly: Record<PathName, number[]> = { direct: [], pgbouncer: [], rolecall: [], shipped: [] };
     const perConnect: Record<Name, number[]> = { direct: [], pgbouncer: [], rolecall: [] };
-    const hopCpuUs: Record<'pgbouncer' | 'rolecall', number[]> = { pgbouncer: [], rolecall: [] };
+    const hopCpuUs: Record<'pgbouncer' | 'rolecall' | 'shipped', number[]> = { pgbouncer: [], rolecall: [], shipped: [] };
     let workBefore = await proxy.status();
     let workB = { upstreamOpened: 0, upstreamReused: 0, directoryCalls: 0, syncCalls: 0, pbkdf2Runs: 0 };
     for (let pass = 0; (ONLY.has('a') || ONLY.has('b')) && pass < ROUNDS; pass++) {
       // Rotate the order each round so no path always runs first (or last) on a busy machine.
       const order = NAMES.map((_, i) => NAMES[(i + pass) % NAMES.length] as Name);
-      for (const name of ONLY.has('a') ? order : []) {
+      const orderA = A_PATHS.map((_, i) => A_PATHS[(i + pass) % A_PATHS.length] as PathName);
+      for (const name of ONLY.has('a') ? orderA : []) {
         // CPU per transaction of the hop (PgBouncer or the proxy): a work measure steadier than TPS on shared cores.
-        const hopCpu = async () => (name === 'rolecall' ? (await proxy!.status()).cpuMs : name === 'pgbouncer' ? bouncer!.cpuMs() : 0);
+        const hopCpu = async () =>
+          name === 'rolecall' ? (await proxy!.status()).cpuMs : name === 'shipped' ? (await shipped!.status()).cpuMs : name === 'pgbouncer' ? bouncer!.cpuMs() : 0;
         const cpuBefore = await hopCpu();
         const tps = await pgbench(endpoints[name], 'bench', benchPassword, ['-c', '8', '-j', '2'], SECONDS);
         selectOnly[name].push(tps);
         if (name !== 'direct') hopCpuUs[name].push((((await hopCpu()) - cpuBefore) * 1000) / (tps * SECONDS));
-        log(`round ${pass + 1} (a) select-only ${name}: ${round(tps, 0)} TPS${name !== 'direct' ? ` (${round(hopCpuUs[name].at(-1) ?? 0, 1)} µs CPU per transaction)` : ''}`);
+        log(`round ${pass + 1} (a) select-only ${endpoints[name].name}: ${round(tps, 0)} TPS${name !== 'direct' ? ` (${round(hopCpuUs[name].at(-1) ?? 0, 1)} µs CPU per transaction)` : ''}`);
       }
       for (const name of ONLY.has('b') ? order : []) {
         if (name === 'rolecall') workBefore = await proxy.status();
@@ -263,6 +284,35 @@ async function main(): Promise<void> {
           };
         }
         log(`round ${pass + 1} (b) connect per transaction ${name}: ${round(tps, 0)} TPS`);
+      }
+    }
+
+    // (g) one client's round trip: what a developer feels on each query. The load of a shared machine
+    // swings between runs, so what a hop adds is taken within each round (path − direct), then the median over rounds.
+    const latencyRounds: Record<PathName, { p50Us: number; p99Us: number; samples: number }[]> = { direct: [], pgbouncer: [], rolecall: [], shipped: [] };
+    for (let pass = 0; ONLY.has('g') && pass < ROUNDS; pass++) {
+      for (const name of A_PATHS.map((_, i) => A_PATHS[(i + pass) % A_PATHS.length] as PathName)) {
+        const xs = await pgbenchLatencies(endpoints[name], 'bench', benchPassword, SECONDS);
+        latencyRounds[name].push({ p50Us: median(xs), p99Us: percentile(xs, 99), samples: xs.length });
+        log(`round ${pass + 1} (g) one client ${endpoints[name].name}: p50 ${round(median(xs), 0)} µs, p99 ${round(percentile(xs, 99), 0)} µs over ${xs.length}`);
+      }
+    }
+    const latencyOf = (n: PathName) => {
+      const rounds = latencyRounds[n];
+      const direct = latencyRounds.direct;
+      return {
+        samples: rounds.reduce((t, r) => t + r.samples, 0),
+        p50Us: round(median(rounds.map((r) => r.p50Us)), 0),
+        p99Us: round(median(rounds.map((r) => r.p99Us)), 0),
+        addedP50Us: round(median(rounds.map((r, i) => r.p50Us - (direct[i]?.p50Us ?? NaN))), 0),
+        addedP99Us: round(median(rounds.map((r, i) => r.p99Us - (direct[i]?.p99Us ?? NaN))), 0),
+      };
+    };
+    const latency: Latency | undefined = ONLY.has('g') ? (Object.fromEntries(A_PATHS.map((n) => [n, latencyOf(n)])) as Latency) : undefined;
+    if (latency) {
+      for (const n of A_PATHS.filter((x) => x !== 'direct')) {
+        const l = latency[n]!;
+        log(`(g) added by ${endpoints[n].name}, median over rounds: p50 ${l.addedP50Us} µs, p99 ${l.addedP99Us} µs`);
       }
     }
 
@@ -294,15 +344,15 @@ async function main(): Promise<void> {
     }
 
     let brokerScale: BrokerScale | undefined;
-    if (ONLY.has('g')) {
-      log('(g) the broker at team scale: 1 replica, 3 behind HAProxy');
-      const loadBeforeG = os.loadavg();
+    if (ONLY.has('i')) {
+      log('(i) the broker at team scale: 1 replica, 3 behind HAProxy');
+      const loadBeforeI = os.loadavg();
       brokerScale = await measureBrokerScale(pgServer, ldap, 'heimdall-readonly', SERVER_TLS, log);
-      const loadAverage = `load average before/after: ${loadBeforeG.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
-      // Its own files, written by a BENCH_ONLY=g run too: the broker's numbers do not need the rest of the bench.
+      const loadAverage = `load average before/after: ${loadBeforeI.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+      // Its own files, written by a BENCH_ONLY=i run too: the broker's numbers do not need the rest of the bench.
       const outDir = path.join(HERE, 'results');
       mkdirSync(outDir, { recursive: true });
-      writeFileSync(path.join(outDir, 'broker-scale.json'), `${JSON.stringify({ startedAt: new Date(started).toISOString(), cpus: os.cpus().length, loadAverageBefore: loadBeforeG.map((x) => round(x, 2)), loadAverageAfter: os.loadavg().map((x) => round(x, 2)), ...brokerScale }, null, 2)}\n`);
+      writeFileSync(path.join(outDir, 'broker-scale.json'), `${JSON.stringify({ startedAt: new Date(started).toISOString(), cpus: os.cpus().length, loadAverageBefore: loadBeforeI.map((x) => round(x, 2)), loadAverageAfter: os.loadavg().map((x) => round(x, 2)), ...brokerScale }, null, 2)}\n`);
       const md = `Measured ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown'}, Node ${process.versions.node}; ${loadAverage}.\n\n${brokerScaleMarkdown(brokerScale)}\n`;
       writeFileSync(path.join(outDir, 'broker-scale.md'), md);
       process.stdout.write(`\n${md}\n`);
@@ -350,6 +400,37 @@ async function main(): Promise<void> {
       { id: 'c', what: '(c) cold login p50', target: '≤ 30 ms', measured: `${login.coldP50Ms} ms`, holds: login.coldP50Ms <= 30 },
       { id: 'd', what: `(d) RSS with ${IDLE_CLIENTS} idle clients`, target: '≤ 150 MB', measured: `${idleClients.rssMb} MB`, holds: idleClients.rssMb <= 150 },
       { id: 'e', what: '(e) COPY out vs direct', target: '≥ 0.9×', measured: `${ratio(mbPerSecond.rolecall, mbPerSecond.direct)}×`, holds: mbPerSecond.rolecall >= 0.9 * mbPerSecond.direct },
+      ...(shipped && shippedVersion
+        ? [
+            {
+              id: 'a',
+              what: `(a) select-only vs PgBouncer, proxy on Node ${shippedVersion} (Electron's)`,
+              target: '≥ 1.0×',
+              measured: `${ratio(median(selectOnly.shipped), a.pgbouncer.median)}×`,
+              holds: median(selectOnly.shipped) >= a.pgbouncer.median,
+            },
+          ]
+        : []),
+      ...(latency
+        ? [
+            {
+              id: 'g',
+              what: '(g) added round-trip latency at one client, p50: Rolecall vs PgBouncer',
+              target: '≤ PgBouncer',
+              measured: `${latency.rolecall.addedP50Us} µs vs ${latency.pgbouncer.addedP50Us} µs`,
+              holds: latency.rolecall.addedP50Us <= latency.pgbouncer.addedP50Us,
+            },
+          ]
+        : []),
+      ...(idleCost
+        ? idleCost.map((c) => ({
+            id: 'h',
+            what: `(h) proxy CPU per idle minute, ${c.clients} idle clients, Node ${c.node}`,
+            target: '< 50 ms',
+            measured: `${c.cpuMsPerMinute} ms`,
+            holds: c.cpuMsPerMinute < 50,
+          }))
+        : []),
       ...(brokerScale === undefined ? [] : brokerScaleTargets(brokerScale)),
     ];
     const cpus = os.cpus();
@@ -378,6 +459,17 @@ async function main(): Promise<void> {
           'pgbench, PostgreSQL, slapd, PgBouncer and the proxy share the same cores.',
       },
       selectOnly: a,
+      ...(shipped && shippedVersion
+        ? {
+            shippedNode: {
+              node: shippedVersion,
+              selectOnly: { runs: selectOnly.shipped.map((x) => round(x, 1)), median: round(median(selectOnly.shipped), 1) },
+              selectUsPerTransaction: round(median(hopCpuUs.shipped), 1),
+            },
+          }
+        : {}),
+      ...(latency ? { latency } : {}),
+      ...(idleCost ? { idleCost } : {}),
       connectPerTransaction: b,
       login,
       ...(directorySignIns === undefined ? {} : { directorySignIns }),

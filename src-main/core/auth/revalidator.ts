@@ -18,32 +18,58 @@ export interface RevalidationReport {
   failed: string[];
 }
 
+/** The revalidation timer never wakes the process more often than this (an idle tray costs nothing). */
+export const MIN_REVALIDATE_MS = 60_000;
+
 /**
  * Re-checks logins with open sessions on an interval. A user who left every
  * permitted group (or whose account is gone) is revoked and disconnected. A
  * failed lookup changes nothing: a directory outage must not cut everyone off.
+ * The timer is armed only while some login is connected (sessionsChanged) and
+ * fires at most once a minute: with nobody connected the engine never wakes.
  */
 export class Revalidator {
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private running: Promise<RevalidationReport> | null = null;
   private readonly logger: Logger;
+  private readonly intervalMs: number;
 
   constructor(
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly deps: RevalidatorDeps,
   ) {
+    this.intervalMs = intervalMs <= 0 ? 0 : Math.max(intervalMs, MIN_REVALIDATE_MS);
     this.logger = deps.logger ?? silentLogger;
   }
 
   start(): void {
-    if (this.intervalMs <= 0 || this.timer) return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
+    this.started = true;
+    this.arm();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /** A session started or ended: a check is due while some login is connected, and none when nobody is. */
+  sessionsChanged(): void {
+    if (this.timer && this.deps.activeLogins().length === 0) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (!this.started || this.intervalMs === 0 || this.timer || this.deps.activeLogins().length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.runOnce().finally(() => this.arm());
+    }, this.intervalMs);
+    this.timer.unref();
   }
 
   runOnce(): Promise<RevalidationReport> {

@@ -127,7 +127,10 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
     this.passwordWarnings = new PasswordWarnings(profile);
     this.recorder = new SessionRecorder(profile.id, deps.history, {
       connection: (event) => {
-        if (event.outcome === 'success' && event.session.login !== null) this.passwordWarnings.signedIn(event.session.login, event.session.passwordWarning);
+        if (event.outcome === 'success' && event.session.login !== null) {
+          this.passwordWarnings.signedIn(event.session.login, event.session.passwordWarning);
+          this.revalidator.sessionsChanged();
+        }
         this.emit('connection', event);
         this.emitStatus();
       },
@@ -373,6 +376,7 @@ export class ProfileProxy extends EventEmitter<ProfileProxyEvents> {
       closed: (info) => {
         for (const s of this.sessions) if (s.info === info) this.sessions.delete(s);
         this.recorder.closed(info);
+        this.revalidator.sessionsChanged();
       },
     };
   }

@@ -135,7 +135,8 @@ export class SyncClient {
       ssl: pgSslConfig(target.sslmode, target.caFile, target.host),
       max: target.poolSize,
       connectionTimeoutMillis: target.connectTimeoutMs,
-      idleTimeoutMillis: 30_000,
+      // One idle close per connection, a minute after its last use: an idle engine wakes at most once a minute.
+      idleTimeoutMillis: 60_000,
       statement_timeout: STATEMENT_TIMEOUT_MS,
       application_name: 'rolecall-sync',
     });
