@@ -11,6 +11,9 @@ import {
 } from '../../src-main/core/proxy/upstream/connect.js';
 import type { DatabaseEndpoint } from '../../src-main/core/database/endpoint.js';
 import { forwardCancel } from '../../src-main/core/proxy/cancel-forwarder.js';
+import { forgetDirectTlsRefusals } from '../../src-main/core/proxy/upstream/direct-tls.js';
+import { createLogger } from '../../src-main/core/log.js';
+import { PassThrough } from 'node:stream';
 import { SSL_REQUEST, TERMINATE, cancelRequest, message, queryMessage as query } from '../../src-main/core/proxy/wire.js';
 
 const PASSWORDS = { alice: 'alice-Pw-1', md5user: 'md5-Pw-2', pwuser: 'clear-Pw-3', ssl_only: 'ssl-Pw-4' };
@@ -229,6 +232,49 @@ describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', 
       expect(err.kind).toBe('tls');
       expect(err.message).toMatch(/does not accept TLS/);
     }
+  });
+
+  /** A logger whose lines the test reads back. */
+  const recordingLogger = () => {
+    const out = new PassThrough();
+    const lines: { level: number; msg: string; upstream?: string }[] = [];
+    out.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+    });
+    return { logger: createLogger({ level: 'warn', destination: out }), lines };
+  };
+
+  it(`sslnegotiation=direct ${version >= 17 ? 'starts TLS at once' : 'falls back to SSLRequest, logged once'} with verify-full`, async () => {
+    forgetDirectTlsRefusals();
+    const { logger, lines } = recordingLogger();
+    for (let i = 0; i < 3; i++) {
+      const conn = await connectUpstream(target({ host: 'localhost', sslnegotiation: 'direct' }), login('alice'), { logger });
+      expect(conn.tls).toBe(true);
+      conn.socket.write(query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'));
+      const row = parseAll(await readUntil(conn.socket, 'Z')).find((m) => m.name === 'dataRow') as unknown as { fields: string[] };
+      expect(row.fields).toEqual(['t']);
+      close(conn);
+    }
+    await new Promise((r) => setImmediate(r));
+    const fallbacks = lines.filter((l) => /does not accept direct TLS/.test(l.msg));
+    if (version >= 17) expect(fallbacks).toEqual([]);
+    else {
+      expect(fallbacks.length).toBe(1);
+      expect(fallbacks[0]?.upstream).toBe(`localhost:${server.port}`);
+    }
+  });
+
+  it('sslnegotiation=direct reports certificate problems as precisely as SSLRequest does', async () => {
+    forgetDirectTlsRefusals();
+    const direct = { sslnegotiation: 'direct' } as const;
+    const wrongCa = await expectUpstreamError(connectUpstream(target({ ...direct, caFile: server.pki.otherCaFile }), login('alice')));
+    expect(wrongCa.kind).toBe('tls');
+    expect(wrongCa.message).toContain(server.pki.otherCaFile);
+    const wrongHost = await expectUpstreamError(connectUpstream(target({ ...direct, host: '127.0.0.2' }), login('alice')));
+    expect(wrongHost.kind).toBe('tls');
+    expect(wrongHost.message).toMatch(/not valid for host "127\.0\.0\.2"/);
+    const closed = await expectUpstreamError(connectUpstream(target({ ...direct, port: await freePort() }), login('alice')));
+    expect(closed.kind).toBe('unreachable');
   });
 
   it('require encrypts without verifying the certificate', async () => {
