@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
+import { makeTestPki } from '../harness/tls.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import { startPostgres, type PgServer, type PgVersion } from '../harness/postgres.js';
-import { freePort } from '../harness/ports.js';
+import { freePort, tempDir } from '../harness/ports.js';
 import {
   connectUpstream,
   UpstreamError,
@@ -366,6 +369,19 @@ describe('connectUpstream against misbehaving servers', () => {
       expect(err.message).toMatch(/unexpected data after accepting TLS/);
     } finally {
       await srv.close();
+    }
+  });
+
+  it('refuses a direct TLS server that does not answer with the ALPN "postgresql"', async () => {
+    const pki = makeTestPki(tempDir('alpn'));
+    const srv = tls.createServer({ key: readFileSync(pki.keyFile), cert: readFileSync(pki.certFile) }, (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const err = await expectUpstreamError(connectUpstream(fake((srv.address() as net.AddressInfo).port, { sslnegotiation: 'direct' }), who));
+      expect(err.kind).toBe('protocol');
+      expect(err.message).toMatch(/without the "postgresql" ALPN protocol/);
+    } finally {
+      await new Promise((r) => srv.close(r));
     }
   });
 

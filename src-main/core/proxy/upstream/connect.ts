@@ -59,6 +59,8 @@ function tcpConnect(target: DatabaseEndpoint, track: (s: net.Socket) => void): P
 interface Attempt {
   sockets: net.Socket[];
   phase: string;
+  /** TLS started without SSLRequest (sslnegotiation=direct, and the server took it). */
+  directTls?: boolean;
 }
 
 /** ParameterStatus, BackendKeyData and notices until ReadyForQuery, kept verbatim (OpenConnection reads them). */
@@ -84,12 +86,12 @@ async function collectUntilReady(reader: FrameReader, parser: Parser, target: Da
 }
 
 /** TCP then TLS per sslmode and sslnegotiation: direct TLS when asked for and not known to be refused, else SSLRequest. */
-async function secureSocket(target: DatabaseEndpoint, attempt: Attempt, logger: Logger): Promise<{ socket: net.Socket; tls: boolean }> {
+async function secureSocket(target: DatabaseEndpoint, attempt: Attempt, logger: Logger): Promise<{ socket: net.Socket; tls: boolean; direct: boolean }> {
   const track = (s: net.Socket) => attempt.sockets.push(s);
   if (target.sslmode !== 'disable' && useDirectTls(target)) {
     attempt.phase = 'negotiating direct TLS with';
     try {
-      return { socket: await connectDirectTls(target, { track }), tls: true };
+      return { socket: await connectDirectTls(target, { track }), tls: true, direct: true };
     } catch (e) {
       if (!(e instanceof DirectTlsRefused)) throw e;
       rememberRefused(target, e.detail, logger);
@@ -97,10 +99,10 @@ async function secureSocket(target: DatabaseEndpoint, attempt: Attempt, logger: 
   }
   attempt.phase = 'connecting to';
   const raw = await tcpConnect(target, track);
-  if (target.sslmode === 'disable') return { socket: raw, tls: false };
+  if (target.sslmode === 'disable') return { socket: raw, tls: false, direct: false };
   attempt.phase = 'negotiating TLS with';
   const socket = await negotiateTls(raw, target, track);
-  return { socket, tls: socket !== raw };
+  return { socket, tls: socket !== raw, direct: false };
 }
 
 /** TCP, TLS per sslmode, startup, authentication, then the greeting up to ReadyForQuery. */
@@ -111,7 +113,8 @@ async function handshake(
   attempt: Attempt,
   logger: Logger,
 ): Promise<UpstreamConnection> {
-  const { socket, tls } = await secureSocket(target, attempt, logger);
+  const { socket, tls, direct } = await secureSocket(target, attempt, logger);
+  attempt.directTls = direct;
   attempt.phase = 'authenticating to';
   const reader = new FrameReader(socket, target);
   const parser = new Parser();
@@ -159,7 +162,7 @@ export async function connectUpstream(
   try {
     const conn = await Promise.race([work, stopped]);
     logger.debug(
-      { upstream: where(target), tls: conn.tls, authMethod: conn.authMethod, pid: conn.backendKey?.pid, ms: Date.now() - started },
+      { upstream: where(target), tls: conn.tls, ...(attempt.directTls ? { directTls: true } : {}), authMethod: conn.authMethod, pid: conn.backendKey?.pid, ms: Date.now() - started },
       'upstream connected',
     );
     return conn;
