@@ -267,6 +267,43 @@ describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', 
     }
   });
 
+  it('sslnegotiation=direct hands over an ordinary stream: a paused reader stops the server, and resuming loses nothing', async () => {
+    const conn = await connectUpstream(target({ sslnegotiation: 'direct' }), login('alice'));
+    try {
+      const rows = 20_000;
+      const line = `${'x'.repeat(1000)}\n`;
+      let received = 0;
+      let copied = 0;
+      let intact = true;
+      const parser = new Parser();
+      const ready = new Promise<void>((resolve) => {
+        conn.socket.on('data', (c: Buffer) => {
+          received += c.length;
+          parser.parse(c, (m) => {
+            if (m.name === 'copyData') {
+              copied++;
+              // The copies must not share a buffer that a later read overwrote.
+              if ((m as unknown as { chunk: Buffer }).chunk.toString() !== line) intact = false;
+            } else if (m.name === 'readyForQuery') resolve();
+          });
+        });
+      });
+      conn.socket.write(query(`COPY (SELECT repeat('x', 1000) FROM generate_series(1, ${rows})) TO STDOUT`));
+      conn.socket.resume();
+      await new Promise((r) => conn.socket.once('data', r));
+      conn.socket.pause();
+      // Long enough for a server to push all 20 MB if nothing held it back.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(received + conn.socket.readableLength).toBeLessThan(2 * 1024 * 1024);
+      conn.socket.resume();
+      await ready;
+      expect(copied).toBe(rows);
+      expect(intact).toBe(true);
+    } finally {
+      close(conn);
+    }
+  });
+
   it('sslnegotiation=direct reports certificate problems as precisely as SSLRequest does', async () => {
     forgetDirectTlsRefusals();
     const direct = { sslnegotiation: 'direct' } as const;

@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import tls from 'node:tls';
 import { addressOf as where, type DatabaseEndpoint } from '../../database/endpoint.js';
 import type { Logger } from '../../log.js';
@@ -7,8 +8,30 @@ import { describeTlsFailure, tlsOptionsFor } from './tls.js';
 /**
  * sslnegotiation=direct (PostgreSQL 17+): TLS from the first byte, ALPN
  * "postgresql", no SSLRequest round trip. tls.connect makes the socket itself
- * (no plain socket to wrap).
+ * (no plain socket to wrap), so it takes `onread` (see readInto).
  */
+
+/**
+ * Every read of every direct TLS connection decrypts into this one buffer,
+ * and copyOut hands the stream an exact-size copy. Node 24 otherwise gives
+ * each read a slice of a fresh 64 KB ArrayBuffer: memory outside the heap that
+ * drives full collections (README, Performance). One buffer serves all
+ * connections because a read is decrypted and copied out in one synchronous step.
+ */
+const SHARED_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Pushes a copy as Node's own read path does, so the socket stays an ordinary
+ * stream for every reader (startup, relay, reset): 'data' events, pause() and
+ * resume() (net.Socket stops and restarts onread reads itself), and push's
+ * false stopping reads while nobody consumes them.
+ */
+function copyOut(this: tls.TLSSocket, length: number, buffer: Uint8Array): boolean {
+  return this.push(Buffer.from(buffer.subarray(0, length)));
+}
+
+/** Not in @types/node's tls options, but honoured by tls.connect when it makes the socket itself. */
+const readInto: { onread: net.OnReadOpts } = { onread: { buffer: SHARED_READ_BUFFER, callback: copyOut } };
 
 /** How long an endpoint that refused direct TLS is reached with SSLRequest before direct is tried again. */
 export const DIRECT_RETRY_MS = 10 * 60_000;
@@ -88,6 +111,7 @@ export function connectDirectTls(target: DatabaseEndpoint, options: DirectTlsOpt
       host: target.host,
       port: target.port,
       ALPNProtocols: ['postgresql'],
+      ...readInto,
     });
     options.track(socket);
     let tcpUp = false;
