@@ -32,6 +32,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SERVER_TLS = process.env.BENCH_SERVER_TLS !== 'off';
 /** BENCH_PROXY_SSLMODE=require: the proxy's sslmode to PostgreSQL when TLS is on (default verify-full with the CA file). */
 const PROXY_SSLMODE = (process.env.BENCH_PROXY_SSLMODE ?? 'verify-full') as 'require' | 'verify-ca' | 'verify-full';
+/** BENCH_PG=18: the embedded PostgreSQL 18 instead of Debian's 15 (e.g. for direct TLS, which needs 17+). */
+const PG_VERSION = process.env.BENCH_PG === '18' ? 18 : 15;
+/** BENCH_PROXY_SSLNEGOTIATION=direct: the proxy's database.sslnegotiation (direct TLS on PostgreSQL 17+, else SSLRequest). */
+const PROXY_SSLNEGOTIATION = process.env.BENCH_PROXY_SSLNEGOTIATION === 'direct' ? 'direct' : 'postgres';
 /** BENCH_ONLY=a,e: run only these measures, print them, and leave the saved results alone (for quick experiments). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,i').split(',').map((x) => x.trim()));
 const PARTIAL = !['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].every((x) => ONLY.has(x));
@@ -124,14 +128,14 @@ async function main(): Promise<void> {
   ensureTools();
   const started = Date.now();
   const loadBefore = os.loadavg();
-  log(`starting PostgreSQL 15, slapd (load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')})`);
+  log(`starting PostgreSQL ${PG_VERSION}, slapd (proxy sslnegotiation ${PROXY_SSLNEGOTIATION}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')})`);
   const cleanup: (() => Promise<void>)[] = [];
   let pgServer: PgServer | undefined;
   let ldap: SlapdServer | undefined;
   let bouncer: PgBouncer | undefined;
   let proxy: ProxyChild | undefined;
   try {
-    [pgServer, ldap] = await Promise.all([startPostgres({ version: 15, settings: { max_connections: '1300', shared_buffers: '256MB' } }), startSlapd()]);
+    [pgServer, ldap] = await Promise.all([startPostgres({ version: PG_VERSION, settings: { max_connections: '1300', shared_buffers: '256MB' } }), startSlapd()]);
     cleanup.push(() => pgServer!.stop(), () => ldap!.stop());
     const syncPassword = await installRolecall(pgServer);
 
@@ -159,7 +163,7 @@ async function main(): Promise<void> {
       id: 'bench',
       name: 'Benchmark',
       directory: { kind: 'openldap', url: ldap.url, bindDn: ldap.serviceDn, baseDn: ldap.baseDn, groupStrategy: 'member-nested', groupPrefix: 'heimdall-', timeoutMs: 5000 },
-      database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: SERVER_TLS ? PROXY_SSLMODE : 'disable', ...(PROXY_SSLMODE === 'require' ? {} : { caFile: pgServer.pki.caFile }), connectTimeoutMs: 10_000 },
+      database: { host: '127.0.0.1', port: pgServer.port, database: 'app', sslmode: SERVER_TLS ? PROXY_SSLMODE : 'disable', ...(SERVER_TLS ? { sslnegotiation: PROXY_SSLNEGOTIATION } : {}), ...(PROXY_SSLMODE === 'require' ? {} : { caFile: pgServer.pki.caFile }), connectTimeoutMs: 10_000 },
       listen: { host: '127.0.0.1', port, maxClients: IDLE_CLIENTS + 100, authTimeoutMs: 30_000 },
       cache: { ttlSeconds: 3600, negativeTtlSeconds: 30, passwordValidForSeconds: 7200 },
       // The app's default: (h) counts the revalidation timer as a developer's tray has it.

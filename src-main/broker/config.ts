@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { looksLikeSecretKey } from '../core/profiles/secret-keys.js';
-import { databaseSchema, directorySchema, toFieldErrors, type FieldError } from '../core/profiles/schema.js';
+import { databaseSchema, directorySchema, requireTlsForDirect, toFieldErrors, type FieldError } from '../core/profiles/schema.js';
 import { SECRET_VARS } from './secrets.js';
 
 /*
@@ -49,7 +49,7 @@ const listenSchema = z.strictObject({
 });
 
 const brokerDatabaseSchema = databaseSchema
-  .pick({ host: true, port: true, database: true, sslmode: true, caFile: true, sessionDefaults: true, connectTimeoutMs: true })
+  .pick({ host: true, port: true, database: true, sslmode: true, sslnegotiation: true, caFile: true, sessionDefaults: true, connectTimeoutMs: true })
   .extend({
     /** Names the database in the API and on laptops (their profile id). */
     id: databaseId,
@@ -130,6 +130,7 @@ export const brokerConfigSchema = z
     c.databases.forEach((d, i) => {
       if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['databases', i, 'id'], message: `duplicate database id "${d.id}"` });
       seen.set(d.id, i);
+      requireTlsForDirect(d, ctx, ['databases', i]);
       const other = ports.get(d.suggestedLocalPort);
       if (other !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['databases', i, 'suggestedLocalPort'], message: `port ${d.suggestedLocalPort} is already suggested for "${other}"` });

@@ -96,6 +96,8 @@ export function serveDatabases(
         port: db.port,
         database: db.database,
         sslmode: db.sslmode,
+        // Only when set: a laptop from before the field would refuse the whole catalog for it.
+        ...(db.sslnegotiation === 'direct' ? { sslnegotiation: db.sslnegotiation } : {}),
         ...(caPem === undefined ? {} : { caPem }),
         sessionDefaults: db.sessionDefaults,
         suggestedLocalPort: db.suggestedLocalPort,

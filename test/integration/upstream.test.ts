@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
+import { makeTestPki } from '../harness/tls.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import { startPostgres, type PgServer, type PgVersion } from '../harness/postgres.js';
-import { freePort } from '../harness/ports.js';
+import { freePort, tempDir } from '../harness/ports.js';
 import {
   connectUpstream,
   UpstreamError,
@@ -11,6 +14,9 @@ import {
 } from '../../src-main/core/proxy/upstream/connect.js';
 import type { DatabaseEndpoint } from '../../src-main/core/database/endpoint.js';
 import { forwardCancel } from '../../src-main/core/proxy/cancel-forwarder.js';
+import { forgetDirectTlsRefusals } from '../../src-main/core/proxy/upstream/direct-tls.js';
+import { createLogger } from '../../src-main/core/log.js';
+import { PassThrough } from 'node:stream';
 import { SSL_REQUEST, TERMINATE, cancelRequest, message, queryMessage as query } from '../../src-main/core/proxy/wire.js';
 
 const PASSWORDS = { alice: 'alice-Pw-1', md5user: 'md5-Pw-2', pwuser: 'clear-Pw-3', ssl_only: 'ssl-Pw-4' };
@@ -231,6 +237,86 @@ describe.each([15, 18] as PgVersion[])('connectUpstream against PostgreSQL %i', 
     }
   });
 
+  /** A logger whose lines the test reads back. */
+  const recordingLogger = () => {
+    const out = new PassThrough();
+    const lines: { level: number; msg: string; upstream?: string }[] = [];
+    out.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+    });
+    return { logger: createLogger({ level: 'warn', destination: out }), lines };
+  };
+
+  it(`sslnegotiation=direct ${version >= 17 ? 'starts TLS at once' : 'falls back to SSLRequest, logged once'} with verify-full`, async () => {
+    forgetDirectTlsRefusals();
+    const { logger, lines } = recordingLogger();
+    for (let i = 0; i < 3; i++) {
+      const conn = await connectUpstream(target({ host: 'localhost', sslnegotiation: 'direct' }), login('alice'), { logger });
+      expect(conn.tls).toBe(true);
+      conn.socket.write(query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'));
+      const row = parseAll(await readUntil(conn.socket, 'Z')).find((m) => m.name === 'dataRow') as unknown as { fields: string[] };
+      expect(row.fields).toEqual(['t']);
+      close(conn);
+    }
+    await new Promise((r) => setImmediate(r));
+    const fallbacks = lines.filter((l) => /does not accept direct TLS/.test(l.msg));
+    if (version >= 17) expect(fallbacks).toEqual([]);
+    else {
+      expect(fallbacks.length).toBe(1);
+      expect(fallbacks[0]?.upstream).toBe(`localhost:${server.port}`);
+    }
+  });
+
+  it('sslnegotiation=direct hands over an ordinary stream: a paused reader stops the server, and resuming loses nothing', async () => {
+    const conn = await connectUpstream(target({ sslnegotiation: 'direct' }), login('alice'));
+    try {
+      const rows = 20_000;
+      const line = `${'x'.repeat(1000)}\n`;
+      let received = 0;
+      let copied = 0;
+      let intact = true;
+      const parser = new Parser();
+      const ready = new Promise<void>((resolve) => {
+        conn.socket.on('data', (c: Buffer) => {
+          received += c.length;
+          parser.parse(c, (m) => {
+            if (m.name === 'copyData') {
+              copied++;
+              // The copies must not share a buffer that a later read overwrote.
+              if ((m as unknown as { chunk: Buffer }).chunk.toString() !== line) intact = false;
+            } else if (m.name === 'readyForQuery') resolve();
+          });
+        });
+      });
+      conn.socket.write(query(`COPY (SELECT repeat('x', 1000) FROM generate_series(1, ${rows})) TO STDOUT`));
+      conn.socket.resume();
+      await new Promise((r) => conn.socket.once('data', r));
+      conn.socket.pause();
+      // Long enough for a server to push all 20 MB if nothing held it back.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(received + conn.socket.readableLength).toBeLessThan(2 * 1024 * 1024);
+      conn.socket.resume();
+      await ready;
+      expect(copied).toBe(rows);
+      expect(intact).toBe(true);
+    } finally {
+      close(conn);
+    }
+  });
+
+  it('sslnegotiation=direct reports certificate problems as precisely as SSLRequest does', async () => {
+    forgetDirectTlsRefusals();
+    const direct = { sslnegotiation: 'direct' } as const;
+    const wrongCa = await expectUpstreamError(connectUpstream(target({ ...direct, caFile: server.pki.otherCaFile }), login('alice')));
+    expect(wrongCa.kind).toBe('tls');
+    expect(wrongCa.message).toContain(server.pki.otherCaFile);
+    const wrongHost = await expectUpstreamError(connectUpstream(target({ ...direct, host: '127.0.0.2' }), login('alice')));
+    expect(wrongHost.kind).toBe('tls');
+    expect(wrongHost.message).toMatch(/not valid for host "127\.0\.0\.2"/);
+    const closed = await expectUpstreamError(connectUpstream(target({ ...direct, port: await freePort() }), login('alice')));
+    expect(closed.kind).toBe('unreachable');
+  });
+
   it('require encrypts without verifying the certificate', async () => {
     const conn = await connectUpstream(target({ sslmode: 'require', caFile: server.pki.otherCaFile }), login('alice'));
     expect(conn.tls).toBe(true);
@@ -320,6 +406,19 @@ describe('connectUpstream against misbehaving servers', () => {
       expect(err.message).toMatch(/unexpected data after accepting TLS/);
     } finally {
       await srv.close();
+    }
+  });
+
+  it('refuses a direct TLS server that does not answer with the ALPN "postgresql"', async () => {
+    const pki = makeTestPki(tempDir('alpn'));
+    const srv = tls.createServer({ key: readFileSync(pki.keyFile), cert: readFileSync(pki.certFile) }, (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const err = await expectUpstreamError(connectUpstream(fake((srv.address() as net.AddressInfo).port, { sslnegotiation: 'direct' }), who));
+      expect(err.kind).toBe('protocol');
+      expect(err.message).toMatch(/without the "postgresql" ALPN protocol/);
+    } finally {
+      await new Promise((r) => srv.close(r));
     }
   });
 

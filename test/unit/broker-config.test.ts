@@ -57,6 +57,9 @@ describe('broker.json', () => {
       'credentials.windowSeconds': expect.any(String),
       sweep: expect.stringMatching(/intervalSecond/),
     });
+    expect(errorsOf({ ...c, databases: [{ ...c.databases[0], sslmode: 'prefer', sslnegotiation: 'direct' }] })).toEqual({
+      'databases.0.sslnegotiation': '"direct" needs sslmode require, verify-ca or verify-full (sslmode is prefer)',
+    });
     const dup = errorsOf({ ...c, databases: [c.databases[0], c.databases[0]] });
     expect(dup).toMatchObject({ 'databases.1.id': 'duplicate database id "hr"', 'databases.1.suggestedLocalPort': expect.stringMatching(/already suggested/) });
     expect(errorsOf({ ...c, throttle: { database: 'nope' } })).toEqual({ 'throttle.database': 'no database with id "nope" in databases' });

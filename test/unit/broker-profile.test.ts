@@ -89,6 +89,21 @@ describe('profile modes', () => {
     expect(errors(withSync)).toEqual([expect.objectContaining({ path: 'database', message: expect.stringContaining('syncUser') })]);
   });
 
+  it('takes sslnegotiation=direct only with an sslmode that insists on TLS, in both modes', () => {
+    for (const p of [direct, broker()]) {
+      expect(profileSchema.parse(p).database.sslnegotiation).toBe('postgres');
+      for (const sslmode of ['require', 'verify-ca', 'verify-full'] as const) {
+        expect(errors({ ...p, database: { ...p.database, sslmode, sslnegotiation: 'direct' } })).toEqual([]);
+      }
+      for (const sslmode of ['disable', 'prefer'] as const) {
+        expect(errors({ ...p, database: { ...p.database, sslmode, sslnegotiation: 'direct' } })).toEqual([
+          { path: 'database.sslnegotiation', message: `"direct" needs sslmode require, verify-ca or verify-full (sslmode is ${sslmode})` },
+        ]);
+      }
+    }
+    expect(errors({ ...direct, database: { ...direct.database, sslnegotiation: 'tls' } })).toEqual([expect.objectContaining({ path: 'database.sslnegotiation' })]);
+  });
+
   it('names an unknown mode and keeps every other rule of both modes', () => {
     expect(errors({ ...broker(), mode: 'team' })).toEqual([{ path: 'mode', message: 'must be "direct" (or left out) or "broker"' }]);
     expect(errors({ ...broker(), listen: { host: '0.0.0.0', port: 6432 } })).toEqual([

@@ -75,6 +75,8 @@ export const catalogEntry = z.strictObject({
   port: z.number().int().min(1).max(65535),
   database: z.string(),
   sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']),
+  /** Left out means "postgres" (SSLRequest first). */
+  sslnegotiation: z.enum(['postgres', 'direct']).optional(),
   /** The CA bundle the laptop checks the database's certificate with (PEM), when the database needs one. */
   caPem: z.string().optional(),
   sessionDefaults: z.record(z.string(), z.string()),

@@ -1,4 +1,4 @@
-import type { DatabaseTarget, SslMode } from '../profiles/schema.js';
+import type { DatabaseTarget, SslMode, SslNegotiation } from '../profiles/schema.js';
 
 /**
  * Where a profile's database is and how to reach it: host, port, the sslmode
@@ -10,6 +10,8 @@ export interface DatabaseEndpoint {
   host: string;
   port: number;
   sslmode: SslMode;
+  /** How the proxy's upstream starts TLS; node-postgres (sync pool, checks) always sends SSLRequest. */
+  sslnegotiation?: SslNegotiation;
   caFile?: string;
   /** TCP + TLS + login; 0 = no limit. */
   connectTimeoutMs: number;
@@ -20,6 +22,7 @@ export function databaseEndpoint(db: DatabaseTarget): DatabaseEndpoint {
     host: db.host,
     port: db.port,
     sslmode: db.sslmode,
+    sslnegotiation: db.sslnegotiation,
     ...(db.caFile ? { caFile: db.caFile } : {}),
     connectTimeoutMs: db.connectTimeoutMs,
   };

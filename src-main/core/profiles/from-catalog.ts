@@ -98,6 +98,7 @@ export async function profilesFromCatalog(entries: CatalogEntry[], options: Cata
           port: entry.port,
           database: entry.database,
           sslmode: entry.sslmode,
+          ...(entry.sslnegotiation === undefined ? {} : { sslnegotiation: entry.sslnegotiation }),
           ...(caFile === undefined ? {} : { caFile }),
           sessionDefaults: entry.sessionDefaults,
         },

@@ -18,6 +18,8 @@ const roleName = z
 
 export const groupStrategies = ['ad-nested', 'member', 'member-nested', 'memberOf'] as const;
 export const sslModes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+/** libpq's sslnegotiation: SSLRequest first (any server), or TLS at once (PostgreSQL 17+, ALPN "postgresql"). */
+export const sslNegotiations = ['postgres', 'direct'] as const;
 
 /** A DNS name such as corp.example.com (no trailing dot). */
 const dnsName = z
@@ -158,6 +160,11 @@ export const databaseSchema = z.object({
   sslmode: z.enum(sslModes).default('verify-full'),
   /** PEM CA bundle (e.g. the RDS global bundle) for verify-ca / verify-full. */
   caFile: z.string().min(1).optional(),
+  /**
+   * "direct": the proxy starts TLS at once, without the SSLRequest round trip
+   * (PostgreSQL 17+); an older server is detected and reached the usual way.
+   */
+  sslnegotiation: z.enum(sslNegotiations).default('postgres'),
   /** The login that may only EXECUTE rolecall.sync_login (see sql/postgres). */
   syncUser: z.string().min(1).default('rolecall_sync'),
   syncPoolSize: z.number().int().min(1).max(10).default(2),
@@ -257,7 +264,23 @@ export const directProfileSchema = z
       });
     }
     requireTlsBeyondLoopback(p.listen, ctx);
+    requireTlsForDirect(p.database, ctx, ['database']);
   });
+
+/** As libpq: direct TLS has no plaintext answer to fall back to, so it needs an sslmode that insists on TLS. */
+export function requireTlsForDirect(
+  db: { sslmode: SslMode; sslnegotiation?: SslNegotiation },
+  ctx: z.RefinementCtx,
+  path: (string | number)[],
+): void {
+  if (db.sslnegotiation === 'direct' && (db.sslmode === 'disable' || db.sslmode === 'prefer')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'sslnegotiation'],
+      message: `"direct" needs sslmode require, verify-ca or verify-full (sslmode is ${db.sslmode})`,
+    });
+  }
+}
 
 /** An https:// URL of the team broker (a path prefix is allowed; no credentials, query or fragment). */
 const brokerUrl = z.string().refine((u) => {
@@ -329,7 +352,10 @@ export const brokerProfileSchema = z
     revalidate: revalidateSchema.default({ intervalSeconds: 300 }),
     pool: poolSchema.default({ idleSeconds: 30, maxIdlePerKey: 4, resetQuery: 'DISCARD ALL' }),
   })
-  .superRefine((p, ctx) => requireTlsBeyondLoopback(p.listen, ctx));
+  .superRefine((p, ctx) => {
+    requireTlsBeyondLoopback(p.listen, ctx);
+    requireTlsForDirect(p.database, ctx, ['database']);
+  });
 
 export const profileSchema = z.discriminatedUnion('mode', [directProfileSchema, brokerProfileSchema], {
   error: (issue) => (issue.code === 'invalid_union' ? 'must be "direct" (or left out) or "broker"' : undefined),
@@ -381,6 +407,7 @@ export function isBrokerProfile(p: Profile): p is BrokerProfile {
   return p.mode === 'broker';
 }
 export type SslMode = (typeof sslModes)[number];
+export type SslNegotiation = (typeof sslNegotiations)[number];
 export type GroupStrategy = (typeof groupStrategies)[number];
 export type Config = z.output<typeof configSchema>;
 export type Settings = Config['settings'];

@@ -8,6 +8,7 @@ import { OpenConnection, type UpstreamAuthMethod, type UpstreamConnection, type 
 import { UpstreamError } from './error.js';
 import { FrameReader, serverError, typeName } from './frame-reader.js';
 import { negotiateTls } from './tls.js';
+import { connectDirectTls, DirectTlsRefused, rememberRefused, useDirectTls } from './direct-tls.js';
 
 export { UpstreamError } from './error.js';
 export type { UpstreamErrorKind, UpstreamErrorFields } from './error.js';
@@ -58,6 +59,8 @@ function tcpConnect(target: DatabaseEndpoint, track: (s: net.Socket) => void): P
 interface Attempt {
   sockets: net.Socket[];
   phase: string;
+  /** TLS started without SSLRequest (sslnegotiation=direct, and the server took it). */
+  directTls?: boolean;
 }
 
 /** ParameterStatus, BackendKeyData and notices until ReadyForQuery, kept verbatim (OpenConnection reads them). */
@@ -82,15 +85,36 @@ async function collectUntilReady(reader: FrameReader, parser: Parser, target: Da
   }
 }
 
-/** TCP, TLS per sslmode, startup, authentication, then the greeting up to ReadyForQuery. */
-async function handshake(target: DatabaseEndpoint, login: UpstreamLogin, startup: Buffer, attempt: Attempt): Promise<UpstreamConnection> {
-  attempt.phase = 'connecting to';
-  const raw = await tcpConnect(target, (s) => attempt.sockets.push(s));
-  let socket: net.Socket = raw;
-  if (target.sslmode !== 'disable') {
-    attempt.phase = 'negotiating TLS with';
-    socket = await negotiateTls(raw, target, (s) => attempt.sockets.push(s));
+/** TCP then TLS per sslmode and sslnegotiation: direct TLS when asked for and not known to be refused, else SSLRequest. */
+async function secureSocket(target: DatabaseEndpoint, attempt: Attempt, logger: Logger): Promise<{ socket: net.Socket; tls: boolean; direct: boolean }> {
+  const track = (s: net.Socket) => attempt.sockets.push(s);
+  if (target.sslmode !== 'disable' && useDirectTls(target)) {
+    attempt.phase = 'negotiating direct TLS with';
+    try {
+      return { socket: await connectDirectTls(target, { track }), tls: true, direct: true };
+    } catch (e) {
+      if (!(e instanceof DirectTlsRefused)) throw e;
+      rememberRefused(target, e.detail, logger);
+    }
   }
+  attempt.phase = 'connecting to';
+  const raw = await tcpConnect(target, track);
+  if (target.sslmode === 'disable') return { socket: raw, tls: false, direct: false };
+  attempt.phase = 'negotiating TLS with';
+  const socket = await negotiateTls(raw, target, track);
+  return { socket, tls: socket !== raw, direct: false };
+}
+
+/** TCP, TLS per sslmode, startup, authentication, then the greeting up to ReadyForQuery. */
+async function handshake(
+  target: DatabaseEndpoint,
+  login: UpstreamLogin,
+  startup: Buffer,
+  attempt: Attempt,
+  logger: Logger,
+): Promise<UpstreamConnection> {
+  const { socket, tls, direct } = await secureSocket(target, attempt, logger);
+  attempt.directTls = direct;
   attempt.phase = 'authenticating to';
   const reader = new FrameReader(socket, target);
   const parser = new Parser();
@@ -101,7 +125,7 @@ async function handshake(target: DatabaseEndpoint, login: UpstreamLogin, startup
   await collectUntilReady(reader, parser, target, greeting);
   const rest = reader.detach();
   if (rest.length > 0) greeting.push(rest);
-  return new OpenConnection(socket, greeting, socket !== raw, authMethod);
+  return new OpenConnection(socket, greeting, tls, authMethod);
 }
 
 /**
@@ -131,14 +155,14 @@ export async function connectUpstream(
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });
-  const work = handshake(target, login, startup, attempt);
+  const work = handshake(target, login, startup, attempt, logger);
   // If the deadline wins the race, the handshake's own late failure is moot.
   work.catch(() => undefined);
   const started = Date.now();
   try {
     const conn = await Promise.race([work, stopped]);
     logger.debug(
-      { upstream: where(target), tls: conn.tls, authMethod: conn.authMethod, pid: conn.backendKey?.pid, ms: Date.now() - started },
+      { upstream: where(target), tls: conn.tls, ...(attempt.directTls ? { directTls: true } : {}), authMethod: conn.authMethod, pid: conn.backendKey?.pid, ms: Date.now() - started },
       'upstream connected',
     );
     return conn;

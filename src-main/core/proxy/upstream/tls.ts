@@ -44,7 +44,8 @@ export function tlsOptionsFor(target: DatabaseEndpoint): tls.ConnectionOptions {
   }
 }
 
-function describeTlsFailure(target: DatabaseEndpoint, error: Error & { code?: string }): string {
+/** What went wrong in a TLS handshake, naming the certificate problem and what to change. */
+export function describeTlsFailure(target: DatabaseEndpoint, error: Error & { code?: string }): string {
   const code = error.code ?? '';
   const trustedBy = target.caFile !== undefined ? `the CA in ${target.caFile}` : "a CA in this system's trust store";
   if (UNTRUSTED_CODES.has(code)) {
