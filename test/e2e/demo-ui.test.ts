@@ -97,7 +97,8 @@ describe('npm run demo, in the browser', () => {
     await goTo('Client setup');
     await expect.poll(() => page.getByRole('textbox', { name: 'psql', exact: true }).inputValue()).toContain(`-p ${port}`);
     expect(session.cspViolations).toEqual([]);
-    expect(session.errors).toEqual([]);
+    // The token-less visit's icon may be refused after the first test cleared the list: Chromium fetches it late.
+    expect(session.errors.filter((e) => !(e.includes('401 (Unauthorized)') && e.endsWith('/favicon.ico)')))).toEqual([]);
     mkdirSync(DOCS_SHOTS, { recursive: true });
     const from = path.join(SCREENSHOT_DIR, 'demo-status.png');
     expect(existsSync(from)).toBe(true);

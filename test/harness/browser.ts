@@ -63,8 +63,9 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     const text = m.text();
+    const at = m.location().url;
     if (/Content Security Policy/i.test(text)) cspViolations.push(text);
-    else errors.push(text);
+    else errors.push(at ? `${text} (${at})` : text);
   });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   return {
