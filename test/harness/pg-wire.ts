@@ -38,6 +38,23 @@ export function pgCancelRequest(processID: number, secretKey: number): Buffer {
   return cancelRequest(processID, key);
 }
 
+/**
+ * Starts a 30 s query on a node-postgres client connected through the proxy at
+ * `port`, sends its CancelRequest to the proxy (as psql's Ctrl-C does) and
+ * resolves with how the query ended: '57014' when the cancel reached the
+ * server, 'finished' when it did not.
+ */
+export async function cancelThroughProxy(port: number, client: { query(sql: string): Promise<unknown> }): Promise<string | undefined> {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  const running = client.query('select pg_sleep(30)').then(
+    () => 'finished',
+    (e: Error & { code?: string }) => e.code,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const s = net.connect(port, '127.0.0.1', () => s.end(pgCancelRequest(processID, secretKey)));
+  return running;
+}
+
 /** name\0value\0 pairs; `terminator: false` leaves out the final NUL. */
 export function startupBody(pairs: Array<[string, string]>, terminator = true): Buffer {
   const body = parameterList(pairs);

@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRolecallEnv, USERS, type RolecallEnv } from '../harness/rolecall-env.js';
-import { pgCancelRequest } from '../harness/pg-wire.js';
+import { cancelThroughProxy } from '../harness/pg-wire.js';
 import type { PgVersion } from '../harness/postgres.js';
 import { forgetDirectTlsRefusals } from '../../src-main/core/proxy/upstream/direct-tls.js';
 
@@ -43,14 +42,7 @@ describe.each([18, 15] as PgVersion[])('sslnegotiation=direct to PostgreSQL %i',
 
   it('forwards a cancel to the server it reached directly', async () => {
     const c = await env.connect('alice', USERS.alice);
-    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-    const running = c.query('select pg_sleep(30)').then(
-      () => 'finished',
-      (e: Error & { code?: string }) => e.code,
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    const s = net.connect(env.port, '127.0.0.1', () => s.end(pgCancelRequest(processID, secretKey)));
-    expect(await running).toBe('57014');
+    expect(await cancelThroughProxy(env.port, c)).toBe('57014');
     await c.end();
   });
 
