@@ -56,15 +56,16 @@ export class Revalidator {
 
   /** A session started or ended: a check is due while some login is connected, and none when nobody is. */
   sessionsChanged(): void {
-    if (this.timer && this.deps.activeLogins().length === 0) {
+    const someoneConnected = this.deps.activeLogins().length > 0;
+    if (this.timer && !someoneConnected) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    this.arm();
+    this.arm(someoneConnected);
   }
 
-  private arm(): void {
-    if (!this.started || this.intervalMs === 0 || this.timer || this.deps.activeLogins().length === 0) return;
+  private arm(someoneConnected = this.deps.activeLogins().length > 0): void {
+    if (!this.started || this.intervalMs === 0 || this.timer || !someoneConnected) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.runOnce().finally(() => this.arm());
